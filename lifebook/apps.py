@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LifebookConfig(AppConfig):
+    name = "lifebook"
+    verbose_name = "Life books"

@@ -1,0 +1,39 @@
+from django import forms
+from django.utils import timezone
+
+from .models import Patient
+
+
+class PatientForm(forms.ModelForm):
+    photo_consent = forms.BooleanField(
+        required=False,
+        label="We have consent to use photos of this person to make their book",
+        help_text="Photos of a patient are health data. Record consent before uploading any.",
+    )
+
+    class Meta:
+        model = Patient
+        fields = ["name", "preferred_name", "birth_year", "photo_consent", "photo_consent_note", "notes"]
+        labels = {"photo_consent_note": "Who gave consent"}
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["photo_consent"].initial = self.instance.has_photo_consent
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("photo_consent") and not cleaned.get("photo_consent_note", "").strip():
+            self.add_error("photo_consent_note", "Say who gave consent, for example “Juan himself”.")
+        return cleaned
+
+    def save(self, commit=True):
+        patient = super().save(commit=False)
+        consent = self.cleaned_data["photo_consent"]
+        if consent and not patient.has_photo_consent:
+            patient.photo_consent_by, patient.photo_consent_at = self.user, timezone.now()
+        elif not consent:
+            patient.photo_consent_by, patient.photo_consent_at, patient.photo_consent_note = None, None, ""
+        if commit:
+            patient.save()
+        return patient

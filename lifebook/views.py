@@ -1,0 +1,61 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.db.models import Count, Prefetch, Q
+from django.shortcuts import redirect, render
+
+from accounts.access import get_patient_for, patients_for, role_for
+from accounts.models import CareTeamMember
+
+from .forms import PatientForm
+from .models import Memory
+
+
+@login_required
+def dashboard(request):
+    patients = patients_for(request.user).annotate(
+        memory_count=Count("chapters__memories", filter=Q(chapters__memories__hidden=False), distinct=True),
+        chapter_count=Count("chapters", distinct=True),
+    )
+    editable = set(patients_for(request.user, edit=True).values_list("pk", flat=True))
+    return render(request, "lifebook/dashboard.html", {"patients": patients, "editable": editable})
+
+
+@login_required
+def patient_create(request):
+    form = PatientForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            patient = form.save()
+            CareTeamMember.objects.create(patient=patient, user=request.user, role=CareTeamMember.Role.OWNER)
+        messages.success(request, f"{patient.display_name}’s book is ready for its first chapter.")
+        return redirect("patient_book", patient_id=patient.pk)
+    return render(request, "lifebook/patient_form.html", {"form": form})
+
+
+@login_required
+def patient_edit(request, patient_id):
+    patient = get_patient_for(request.user, patient_id, edit=True)
+    form = PatientForm(request.POST or None, instance=patient, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Saved.")
+        return redirect("patient_book", patient_id=patient.pk)
+    return render(request, "lifebook/patient_form.html", {"form": form, "patient": patient})
+
+
+@login_required
+def patient_book(request, patient_id):
+    patient = get_patient_for(request.user, patient_id)
+    role = role_for(request.user, patient)
+    may_edit = role in CareTeamMember.EDIT_ROLES or request.user.is_staff
+    memories = Memory.objects.select_related("chosen_image").prefetch_related("subjects")
+    if not may_edit:
+        memories = memories.filter(hidden=False)  # therapists never see hidden material
+    chapters = patient.chapters.prefetch_related(Prefetch("memories", queryset=memories))
+    subjects = patient.subjects.annotate(photo_count=Count("photos"))
+    return render(
+        request,
+        "lifebook/patient_book.html",
+        {"patient": patient, "chapters": chapters, "subjects": subjects, "may_edit": may_edit, "role": role},
+    )
