@@ -94,15 +94,34 @@ def _read_capped(upload, name: str) -> bytes:
     limit = settings.LIFEBOOK_MAX_UPLOAD_BYTES
     size = getattr(upload, "size", None)
     if size is not None and size > limit:
-        raise UploadRejected(name, f"it is larger than {limit // (1024 * 1024)} MB. Use a smaller copy of the photo.")
+        raise UploadRejected(name, f"it is larger than {_size_text(limit)}. Use a smaller copy of the photo.")
     if hasattr(upload, "seek"):
         upload.seek(0)
     data = upload.read(limit + 1)
     if len(data) > limit:
-        raise UploadRejected(name, f"it is larger than {limit // (1024 * 1024)} MB. Use a smaller copy of the photo.")
+        raise UploadRejected(name, f"it is larger than {_size_text(limit)}. Use a smaller copy of the photo.")
     if not data:
         raise UploadRejected(name, "the file is empty (0 bytes). Try choosing it again.")
     return data
+
+
+def _size_text(limit: int) -> str:
+    """The cap in plain words: "25 MB", "1.4 MB", "1000 bytes", never "0 MB"."""
+    for unit, size in (("MB", 1024 * 1024), ("KB", 1024)):
+        if limit >= size:
+            return f"{_down_to_tenths(limit / size)} {unit}"
+    return f"{limit} bytes"
+
+
+def _pixels_text(limit: int) -> str:
+    if limit >= 1_000_000:
+        return f"{_down_to_tenths(limit / 1_000_000)} megapixels"
+    return f"{limit:,} pixels"
+
+
+def _down_to_tenths(value: float) -> str:
+    # Rounded down, so "larger than …" stays true of every file it refuses.
+    return f"{int(value * 10) / 10:.1f}".removesuffix(".0")
 
 
 def _decode(data: bytes, name: str) -> Image.Image:
@@ -114,15 +133,16 @@ def _decode(data: bytes, name: str) -> Image.Image:
             image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
             if image.width * image.height > settings.LIFEBOOK_MAX_IMAGE_PIXELS:
                 raise Image.DecompressionBombError
-            if image.format != "HEIF" and getattr(image, "n_frames", 1) > 1:
-                # HEIC files may hold extra images (depth, bursts); the first is the photo.
+            if image.format not in ("HEIF", "MPO") and getattr(image, "n_frames", 1) > 1:
+                # HEIC files may hold extra images (depth, bursts), and cameras write JPEGs
+                # with a second picture (MPO: stereo pairs, large previews); the first is the photo.
                 raise UploadRejected(name, "it is an animation. Choose a still photo.")
             image.load()  # decode every byte: a truncated file fails here, not later
     except UploadRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        megapixels = settings.LIFEBOOK_MAX_IMAGE_PIXELS // 1_000_000
-        raise UploadRejected(name, f"it has too many pixels (more than {megapixels} megapixels). Use a smaller copy.")
+        limit = _pixels_text(settings.LIFEBOOK_MAX_IMAGE_PIXELS)
+        raise UploadRejected(name, f"it has too many pixels (more than {limit}). Use a smaller copy.")
     except UnidentifiedImageError:
         raise UploadRejected(name, not_a_picture)
     except (OSError, SyntaxError, ValueError, TypeError, IndexError, EOFError, MemoryError):
@@ -178,8 +198,10 @@ def add_reference_photo(subject, upload, *, user=None):
     try:
         _save_with_file(photo, clean)
     except IntegrityError:
-        # Another upload of the same photo won the race between our check and insert.
-        raise duplicate
+        if ReferencePhoto.objects.filter(subject=subject, content_hash=clean.content_hash).exists():
+            # Another upload of the same photo won the race between our check and insert.
+            raise duplicate
+        raise
     return photo
 
 
@@ -203,6 +225,8 @@ def add_uploaded_memory_image(memory, upload, *, user=None, choose=False):
 def _save_with_file(instance, clean: NormalisedImage):
     """Write the file, then the row; if the row fails, remove the file so nothing is orphaned."""
     instance.image.save("upload.jpg", ContentFile(clean.content), save=False)
+    # Known already; and ImageField's own re-read after save is unreliable here.
+    instance.width, instance.height = clean.width, clean.height
     try:
         with transaction.atomic():
             instance.save()

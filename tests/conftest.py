@@ -1,0 +1,51 @@
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def private_media_root(settings, tmp_path):
+    """Every test writes its files to its own folder, never to var/media."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.SENDFILE_ROOT = str(settings.MEDIA_ROOT)
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    return settings.MEDIA_ROOT
+
+
+def image_upload(name="photo.jpg", size=(640, 480), color=(200, 120, 40), fmt="JPEG", mode="RGB", **save_kwargs):
+    """An uploaded file holding a real image (the content decides, not the name)."""
+    image = Image.new(mode, size, color)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **save_kwargs)
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type="application/octet-stream")
+
+
+@pytest.fixture
+def owner(db):
+    return factories.UserFactory(username="marta")
+
+
+@pytest.fixture
+def patient(owner):
+    patient = factories.PatientFactory()
+    factories.MembershipFactory(patient=patient, user=owner, role="owner")
+    return patient
+
+
+@pytest.fixture
+def stranger(db):
+    """A caregiver with a patient of their own, and no business with `patient`."""
+    user = factories.UserFactory(username="stranger")
+    factories.MembershipFactory(patient=factories.PatientFactory(name="Someone Else"), user=user, role="owner")
+    return user
+
+
+@pytest.fixture
+def therapist(patient):
+    user = factories.UserFactory(username="laura")
+    factories.MembershipFactory(patient=patient, user=user, role="therapist")
+    return user

@@ -1,0 +1,87 @@
+"""Another caregiver gets a 404 on every URL that names a patient's data, media included."""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from lifebook.uploads import add_reference_photo
+from tests import factories
+from tests.conftest import image_upload
+
+pytestmark = pytest.mark.django_db
+
+
+def _named_patterns(resolver=None, prefix=""):
+    """(name, route) of every named URL in the project, admin excluded (staff only)."""
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            if getattr(entry, "app_name", None) == "admin":
+                continue
+            yield from _named_patterns(entry, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield entry.name, prefix + str(entry.pattern)
+
+
+@pytest.fixture
+def book(patient):
+    """One of everything, so each patient-scoped URL has an object to point at."""
+    subject = factories.SubjectFactory(patient=patient)
+    photo = add_reference_photo(subject, image_upload())
+    memory = factories.MemoryFactory(chapter=factories.ChapterFactory(patient=patient))
+    image = factories.MemoryImageFactory(memory=memory)
+    return {"patient_id": patient.pk, "path": photo.image.name, "image_path": image.image.name}
+
+
+# URLs with parameters that hold no patient data.
+NOT_PATIENT_DATA = {"password_reset_confirm"}
+
+
+def patient_scoped_urls(book):
+    urls = []
+    for name, route in _named_patterns():
+        if "<" not in route or name in NOT_PATIENT_DATA:
+            continue
+        if name == "media":
+            urls += [reverse("media", kwargs={"path": book["path"]}),
+                     reverse("media", kwargs={"path": book["image_path"]})]
+            continue
+        kwargs = {}
+        for param in ("patient_id",):
+            if f"{param}>" in route:
+                kwargs[param] = book[param]
+        # A new URL with another parameter must be added here, so it cannot escape this test.
+        assert route.count("<") == len(kwargs), f"teach test_privacy about the parameters of {name}: {route}"
+        urls.append(reverse(name, kwargs=kwargs))
+    return urls
+
+
+def test_the_list_of_patient_urls_is_not_empty(book):
+    urls = patient_scoped_urls(book)
+    assert any("/media/" in u for u in urls) and any(u.startswith(f"/patients/{book['patient_id']}/") for u in urls)
+
+
+def test_the_owner_reaches_every_patient_url(client, owner, book):
+    client.force_login(owner)
+    for url in patient_scoped_urls(book):
+        assert client.get(url).status_code == 200, url
+
+
+def test_another_caregiver_gets_404_on_every_patient_url(client, stranger, book):
+    client.force_login(stranger)
+    for url in patient_scoped_urls(book):
+        assert client.get(url).status_code == 404, url
+        assert client.post(url).status_code in (404, 405), url
+
+
+def test_an_anonymous_visitor_never_gets_patient_data(client, book):
+    for url in patient_scoped_urls(book):
+        response = client.get(url)
+        assert response.status_code in (302, 404), url
+        if response.status_code == 302:
+            assert response["Location"].startswith(reverse("login"))
+
+
+def test_a_therapist_cannot_reach_edit_pages(client, therapist, book):
+    client.force_login(therapist)
+    assert client.get(reverse("patient_book", args=[book["patient_id"]])).status_code == 200
+    assert client.get(reverse("patient_edit", args=[book["patient_id"]])).status_code == 404
