@@ -57,7 +57,8 @@ def normalise_image(upload, *, min_short_side=MIN_SHORT_SIDE, good_short_side=GO
     """Check and clean one uploaded file (a Django UploadedFile or any file object with .name)."""
     name = _display_name(upload)
     data = _read_capped(upload, name)
-    if data.lstrip()[:1] == b"<":
+    # SVG and HTML start with "<", perhaps after a byte-order mark and blanks.
+    if data[:512].lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<":
         raise UploadRejected(name, f"it is a drawing or web file (such as SVG), not a photo. Use {ALLOWED_FORMATS_TEXT}.")
 
     image = _decode(data, name)
@@ -115,7 +116,8 @@ def _size_text(limit: int) -> str:
 
 def _pixels_text(limit: int) -> str:
     if limit >= 1_000_000:
-        return f"{_down_to_tenths(limit / 1_000_000)} megapixels"
+        amount = _down_to_tenths(limit / 1_000_000)
+        return f"{amount} megapixel{'' if amount == '1' else 's'}"
     return f"{limit:,} pixels"
 
 

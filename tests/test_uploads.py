@@ -419,6 +419,7 @@ def test_it_rejects_an_svg_that_starts_with_a_byte_order_mark():
         normalise_image(upload("drawing.png", data))
 
     assert "drawing.png" in rejected.value.message
+    assert "SVG" in rejected.value.reason
 
 
 @pytest.mark.parametrize(
