@@ -18,14 +18,14 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 migrate: install
-	$(BIN)/python manage.py migrate --noinput
+	@$(BIN)/python manage.py migrate --noinput
 
 # The product on the embedded default (SQLite + filesystem broker in var/):
 # web server and a real Celery worker, started and stopped together.
 run: migrate
-	DEBUG=1 $(BIN)/python manage.py load_demo --if-empty
+	@DEBUG=1 $(BIN)/python manage.py load_demo --if-empty
 	@echo "Lifebook: http://127.0.0.1:$(PORT)/  (Ctrl-C stops the web server and the worker)"
-	DEBUG=1 LIFEBOOK_PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
+	@DEBUG=1 LIFEBOOK_PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -38,7 +38,7 @@ class Patient(models.Model):
     )
     photo_consent_at = models.DateTimeField(null=True, blank=True)
     photo_consent_note = models.CharField(
-        max_length=300, blank=True, help_text="Who gave consent, e.g. 'Juan himself' or 'his daughter, legal guardian'."
+        max_length=300, blank=True, help_text="For example “Juan himself” or “his daughter, his legal guardian”."
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
