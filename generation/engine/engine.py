@@ -1,0 +1,569 @@
+"""The Engine: one per process, base model loaded once, adapters switched per call.
+
+Every operation validates its input first (EngineInputError with a precise message), sets
+exactly the adapters the call asks for, runs a diffusers pipeline, and returns the images with
+the exact parameters and seeds, so any picture can be made again.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import images as im
+from .errors import Cancelled, EngineError, EngineInputError
+from .models import load_pipeline, resolve_source
+from .prompts import encode_prompts
+
+ENGINE_VERSION = 1
+MASK_MODES = ("masked", "not_masked")
+MASKED_CONTENT = ("original", "fill", "latent_noise", "latent_nothing")
+ADAPTER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    base_model: str = "tiny"
+    models_dir: Path = Path("var/models")
+    base_model_config: str | None = None  # configs for a single-file checkpoint, offline
+    device: str | None = None  # cuda / mps / cpu; automatic when None
+    precision: str | None = None  # fp16 / bf16 / fp32; automatic when None (fp16 on CUDA, fp32 on CPU)
+    attention_slicing: bool = False
+    vae_tiling: bool = False
+    cpu_offload: bool = False
+    max_resident_adapters: int = 8
+
+    @classmethod
+    def from_env(cls, **overrides) -> "EngineOptions":
+        def flag(name):
+            return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
+
+        values = dict(
+            base_model=os.environ.get("LIFEBOOK_BASE_MODEL", "tiny"),
+            models_dir=Path(os.environ.get("LIFEBOOK_MODELS_DIR", "var/models")),
+            base_model_config=os.environ.get("LIFEBOOK_BASE_MODEL_CONFIG") or None,
+            device=os.environ.get("LIFEBOOK_DEVICE") or None,
+            precision=os.environ.get("LIFEBOOK_PRECISION") or None,
+            attention_slicing=flag("LIFEBOOK_ATTENTION_SLICING"),
+            vae_tiling=flag("LIFEBOOK_VAE_TILING"),
+            cpu_offload=flag("LIFEBOOK_CPU_OFFLOAD"),
+            max_resident_adapters=int(os.environ.get("LIFEBOOK_MAX_RESIDENT_ADAPTERS", "8")),
+        )
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """A trained subject adapter for one call: its id, how strongly to apply it, and its file
+    (needed the first time; afterwards the engine keeps it resident)."""
+
+    id: str
+    weight: float = 1.0
+    path: str | Path | None = None
+
+
+@dataclass(frozen=True)
+class PersonRegion:
+    """For compose: where one person goes, drawn with only their adapter active."""
+
+    adapter: Adapter
+    prompt: str
+    mask: Image.Image | None = None
+    box: tuple[int, int, int, int] | None = None  # left, top, right, bottom in pixels
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: str
+    step: int  # steps done so far, across all stages
+    total: int
+    preview: Image.Image  # cheap latent approximation, 1/8 of the output size
+
+
+@dataclass
+class Result:
+    images: list[Image.Image]
+    seeds: list[int]
+    parameters: dict
+    is_demo_model: bool
+    notes: list[str] = field(default_factory=list)
+    intermediates: list[tuple[str, Image.Image]] = field(default_factory=list)
+    stages: list[dict] = field(default_factory=list)  # what ran, with the adapters that were really active
+
+    @property
+    def image(self) -> Image.Image:
+        return self.images[0]
+
+    @property
+    def seed(self) -> int:
+        return self.seeds[0]
+
+
+ProgressCallback = Callable[[Progress], None]
+CancelCheck = Callable[[], bool]
+
+
+def pick_device(device: str | None, precision: str | None) -> tuple[torch.device, torch.dtype]:
+    if device is None:
+        if torch.cuda.is_available():
+            device = "cuda"
+        elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            device = "mps"
+        else:
+            device = "cpu"
+    kind = torch.device(device).type
+    if precision is None:
+        precision = "fp32" if kind == "cpu" else "fp16"
+    dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+    if precision not in dtypes:
+        raise EngineInputError(f"Precision must be one of {', '.join(dtypes)}, not {precision!r}.")
+    if kind == "cpu" and precision == "fp16":
+        raise EngineInputError("fp16 is not supported on the CPU; use fp32 or bf16.")
+    return torch.device(device), dtypes[precision]
+
+
+class Engine:
+    """Load once per process; then call txt2img / img2img / inpaint / compose as often as needed."""
+
+    def __init__(self, options: EngineOptions | None = None):
+        from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline
+
+        self.options = options or EngineOptions.from_env()
+        self.device, self.dtype = pick_device(self.options.device, self.options.precision)
+        path, self.is_demo_model = resolve_source(self.options.base_model, Path(self.options.models_dir))
+        self.model_name = self.options.base_model if self.options.base_model in ("tiny", "sd15-random") else path.name
+        started = time.perf_counter()
+        self.text_pipe = load_pipeline(path, self.dtype, self.options.base_model_config)
+        # The other pipelines share the same modules: nothing is loaded twice.
+        self.image_pipe = StableDiffusionImg2ImgPipeline.from_pipe(self.text_pipe)
+        self.inpaint_pipe = StableDiffusionInpaintPipeline.from_pipe(self.text_pipe)
+        self.pipelines = (self.text_pipe, self.image_pipe, self.inpaint_pipe)
+        for pipe in self.pipelines:
+            pipe.set_progress_bar_config(disable=True)
+        self._savers_on = False
+        if self.options.cpu_offload and self.device.type == "cuda":
+            self._enable_savers()
+        else:
+            self.text_pipe.to(self.device)
+            if self.options.attention_slicing or self.options.vae_tiling:
+                self._enable_savers(slicing=self.options.attention_slicing, tiling=self.options.vae_tiling)
+        self.load_seconds = time.perf_counter() - started
+        self._adapters: OrderedDict[str, Path] = OrderedDict()
+        self.vae_scale = self.text_pipe.vae_scale_factor
+
+    # --- adapters -------------------------------------------------------------
+
+    @property
+    def resident_adapters(self) -> list[str]:
+        """Loaded adapter ids, least recently used first."""
+        return list(self._adapters)
+
+    def load_adapter(self, adapter_id: str, path: str | Path) -> None:
+        """Load a LoRA file (diffusers or kohya format) under `adapter_id`, keeping at most N resident."""
+        self._ensure_loaded(Adapter(adapter_id, path=path), keep=())
+
+    def unload_adapter(self, adapter_id: str) -> None:
+        if adapter_id not in self._adapters:
+            raise EngineInputError(f"Adapter {adapter_id!r} is not loaded.")
+        self.text_pipe.delete_adapters(adapter_id)
+        del self._adapters[adapter_id]
+
+    def _ensure_loaded(self, adapter: Adapter, keep) -> None:
+        if not ADAPTER_ID.match(str(adapter.id)):
+            raise EngineInputError(f"Adapter id {adapter.id!r}: use 1-64 letters, digits, '-' or '_'.")
+        if adapter.id in self._adapters:
+            if adapter.path is None or Path(adapter.path) == self._adapters[adapter.id]:
+                self._adapters.move_to_end(adapter.id)
+                return
+            self.unload_adapter(adapter.id)  # same id, new file (e.g. another checkpoint chosen)
+        if adapter.path is None:
+            raise EngineInputError(f"Unknown adapter {adapter.id!r}: it is not loaded and no file was given.")
+        path = Path(adapter.path)
+        if not path.is_file():
+            raise EngineInputError(f"Adapter {adapter.id!r}: there is no file at {path}.")
+        while len(self._adapters) >= self.options.max_resident_adapters:
+            oldest = next((a for a in self._adapters if a not in keep), None)
+            if oldest is None:
+                break
+            self.unload_adapter(oldest)
+        try:
+            self.text_pipe.load_lora_weights(str(path), adapter_name=adapter.id)
+        except Exception as exc:  # peft/diffusers raise many kinds; the caller needs one clear message
+            try:
+                self.text_pipe.delete_adapters(adapter.id)
+            except Exception:
+                pass
+            raise EngineInputError(
+                f"Adapter {adapter.id!r}: {path.name} is not a LoRA this base model can use ({exc})."
+            ) from exc
+        self._adapters[adapter.id] = path
+
+    def _activate(self, adapters) -> dict[str, float]:
+        """Make exactly these adapters active, at these weights; return what the UNet reports."""
+        adapters = list(adapters)
+        ids = [a.id for a in adapters]
+        if len(set(ids)) != len(ids):
+            raise EngineInputError(f"An adapter is listed twice: {ids}.")
+        for adapter in adapters:
+            if not isinstance(adapter.weight, (int, float)) or not -2.0 <= adapter.weight <= 2.0:
+                raise EngineInputError(f"Adapter {adapter.id!r}: weight must be between -2 and 2, not {adapter.weight!r}.")
+        for adapter in adapters:
+            self._ensure_loaded(adapter, keep=ids)
+        if adapters:
+            self.text_pipe.enable_lora()
+            self.text_pipe.set_adapters(ids, adapter_weights=[float(a.weight) for a in adapters])
+        elif self._adapters:
+            self.text_pipe.disable_lora()
+        active = self.active_adapters()
+        if set(active) != set(ids):  # never generate with other adapters than asked
+            raise EngineError(f"Asked for adapters {ids} but the model has {sorted(active)} active.")
+        return {a.id: float(a.weight) for a in adapters}
+
+    def active_adapters(self) -> list[str]:
+        """The adapters the UNet's LoRA layers will actually apply now (read from the layers)."""
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        for module in self.text_pipe.unet.modules():
+            if isinstance(module, BaseTunerLayer):
+                if module.disable_adapters:
+                    return []
+                return sorted(a for a in module.active_adapters if a in self._adapters)
+        return []
+
+    # --- operations -------------------------------------------------------------
+
+    def txt2img(self, prompt: str, *, negative_prompt: str = "", steps: int = 20, guidance: float = 8.0,
+                width: int = 512, height: int = 512, seed: int | None = None, adapters=(),
+                num_images: int = 1, progress: ProgressCallback | None = None,
+                cancel: CancelCheck | None = None) -> Result:
+        """Text to picture. Defaults are the thesis's: 20 steps at CFG 8."""
+        _check_common(prompt, steps, guidance, num_images, seed)
+        _check_size(width, height)
+        seeds = _seeds(seed, num_images)
+        active = self._activate(adapters)
+        call = dict(num_inference_steps=steps, guidance_scale=guidance, width=width, height=height)
+        images, tokens, notes = self._run(self.text_pipe, "picture", prompt, negative_prompt, seeds, call,
+                                          total=steps, progress=progress, cancel=cancel)
+        parameters = self._record("txt2img", prompt, negative_prompt, seeds, active, tokens,
+                                  steps=steps, guidance=guidance, width=width, height=height)
+        return Result(images, seeds, parameters, self.is_demo_model, notes,
+                      stages=[{"stage": "picture", "active_adapters": self.active_adapters()}])
+
+    def img2img(self, image: Image.Image, prompt: str, *, strength: float = 0.75, negative_prompt: str = "",
+                steps: int = 30, guidance: float = 8.5, width: int | None = None, height: int | None = None,
+                seed: int | None = None, adapters=(), num_images: int = 1,
+                progress: ProgressCallback | None = None, cancel: CancelCheck | None = None) -> Result:
+        """A sketch or any picture to a picture. Defaults are seed 000's: strength 0.75, 30 steps, CFG 8.5."""
+        _check_common(prompt, steps, guidance, num_images, seed)
+        _check_strength(strength, steps)
+        width, height = _size_for(image, width, height, "picture")
+        seeds = _seeds(seed, num_images)
+        active = self._activate(adapters)
+        source = image.convert("RGB").resize((width, height), Image.LANCZOS)
+        call = dict(image=source, strength=strength, num_inference_steps=steps, guidance_scale=guidance)
+        images, tokens, notes = self._run(self.image_pipe, "picture", prompt, negative_prompt, seeds, call,
+                                          total=_denoise_steps(steps, strength), progress=progress, cancel=cancel)
+        parameters = self._record("img2img", prompt, negative_prompt, seeds, active, tokens, steps=steps,
+                                  guidance=guidance, width=width, height=height, strength=strength)
+        return Result(images, seeds, parameters, self.is_demo_model, notes,
+                      stages=[{"stage": "picture", "active_adapters": self.active_adapters()}])
+
+    def inpaint(self, image: Image.Image, mask: Image.Image, prompt: str, *, mask_mode: str = "masked",
+                masked_content: str = "original", strength: float = 0.75, mask_blur: int = 4,
+                only_masked: bool = False, padding: int = 32, negative_prompt: str = "", steps: int = 30,
+                guidance: float = 7.5, width: int | None = None, height: int | None = None,
+                seed: int | None = None, adapters=(), num_images: int = 1,
+                progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
+                _stage: str = "repaint", _offset: int = 0, _total: int | None = None) -> Result:
+        """Repaint the masked part (or everything but it), A1111-style; see docs/ARCHITECTURE.md."""
+        _check_common(prompt, steps, guidance, num_images, seed)
+        _check_strength(strength, steps)
+        if mask_mode not in MASK_MODES:
+            raise EngineInputError(f"mask_mode must be one of {MASK_MODES}, not {mask_mode!r}.")
+        if masked_content not in MASKED_CONTENT:
+            raise EngineInputError(f"masked_content must be one of {MASKED_CONTENT}, not {masked_content!r}.")
+        if mask.size != image.size:
+            raise EngineInputError(
+                f"The mask is {mask.size[0]}×{mask.size[1]} but the picture is {image.size[0]}×{image.size[1]}; "
+                "they must be the same size."
+            )
+        if not isinstance(mask_blur, int) or not 0 <= mask_blur <= 64:
+            raise EngineInputError(f"mask_blur must be a whole number of pixels from 0 to 64, not {mask_blur!r}.")
+        if not isinstance(padding, int) or not 0 <= padding <= 512:
+            raise EngineInputError(f"padding must be a whole number of pixels from 0 to 512, not {padding!r}.")
+        original = image.convert("RGB")
+        hard_mask = im.prepare_mask(mask, invert=mask_mode == "not_masked", blur=0)
+        if hard_mask.getbbox() is None:
+            raise EngineInputError("The mask is empty: paint the part to repaint.")
+        soft_mask = im.prepare_mask(mask, invert=mask_mode == "not_masked", blur=mask_blur)
+        if only_masked:
+            width, height = _size_for(original, width, height, "picture")
+            box = im.mask_box(soft_mask, padding, original.size, (width, height))
+        else:
+            width, height = _size_for(original, width, height, "picture")
+            box = (0, 0, original.width, original.height)
+        work_image = original.crop(box).resize((width, height), Image.LANCZOS)
+        work_hard = hard_mask.crop(box).resize((width, height), Image.NEAREST)
+        work_soft = soft_mask.crop(box).resize((width, height), Image.LANCZOS)
+        if masked_content == "fill":
+            work_image = im.fill_masked(work_image, work_hard)
+
+        seeds = _seeds(seed, num_images)
+        active = self._activate(adapters)
+        image_latents, masked_latents = self._inpaint_latents(work_image, work_hard, masked_content, seeds)
+        call = dict(image=image_latents, mask_image=work_soft, masked_image_latents=masked_latents,
+                    strength=strength, num_inference_steps=steps, guidance_scale=guidance,
+                    width=width, height=height)
+        total = _total if _total is not None else _denoise_steps(steps, strength)
+        generated, tokens, notes = self._run(self.inpaint_pipe, _stage, prompt, negative_prompt, seeds, call,
+                                             total=total, progress=progress, cancel=cancel, offset=_offset)
+        results = []
+        for picture in generated:
+            patch = picture.resize((box[2] - box[0], box[3] - box[1]), Image.LANCZOS)
+            pasted = original.copy()
+            pasted.paste(patch, box[:2])
+            # Outside the (blurred) mask the original pixels come back exactly.
+            results.append(im.composite(original, pasted, soft_mask))
+        parameters = self._record(
+            "inpaint", prompt, negative_prompt, seeds, active, tokens, steps=steps, guidance=guidance,
+            width=width, height=height, strength=strength, mask_mode=mask_mode, masked_content=masked_content,
+            mask_blur=mask_blur, only_masked=only_masked, padding=padding, crop_box=list(box),
+        )
+        return Result(results, seeds, parameters, self.is_demo_model, notes,
+                      stages=[{"stage": _stage, "active_adapters": self.active_adapters()}])
+
+    def compose(self, scene_prompt: str, people: list[PersonRegion], *, scene_adapters=(),
+                negative_prompt: str = "", steps: int = 40, guidance: float = 14.5, width: int = 512,
+                height: int = 512, seed: int | None = None, person_strength: float = 0.75,
+                person_steps: int | None = None, mask_blur: int = 4, padding: int = 32,
+                progress: ProgressCallback | None = None, cancel: CancelCheck | None = None) -> Result:
+        """Several trained subjects in one picture without identity bleed (the thesis's manual fix).
+
+        1. The scene, with only the place/pet/object adapters active.
+        2. Each person's region repainted with only that person's adapter active and a prompt naming
+           them. Two person adapters are never active together.
+        Defaults are the thesis's for two subjects: 40 steps at CFG 14.5.
+        """
+        _check_common(scene_prompt, steps, guidance, 1, seed)
+        _check_size(width, height)
+        people = list(people)
+        if not people:
+            raise EngineInputError("compose needs at least one person; use txt2img for a scene alone.")
+        scene_ids = {a.id for a in scene_adapters}
+        person_ids = [p.adapter.id for p in people]
+        if len(set(person_ids)) != len(person_ids):
+            raise EngineInputError(f"A person is listed twice: {person_ids}.")
+        if scene_ids & set(person_ids):
+            raise EngineInputError(
+                f"Adapters {sorted(scene_ids & set(person_ids))} are both in the scene and a person: "
+                "a person's adapter is only active in their own region."
+            )
+        person_steps = person_steps or steps
+        _check_strength(person_strength, person_steps)
+        masks = []
+        for person in people:
+            _check_common(person.prompt, person_steps, guidance, 1, None)
+            masks.append(_region_mask(person, (width, height)))
+
+        base_seed = _seeds(seed, 1)[0]
+        per_person = _denoise_steps(person_steps, person_strength)
+        total = steps + per_person * len(people)
+        scene = self.txt2img(scene_prompt, negative_prompt=negative_prompt, steps=steps, guidance=guidance,
+                             width=width, height=height, seed=base_seed, adapters=scene_adapters,
+                             progress=_relabel(progress, "scene", 0, total), cancel=cancel)
+        stages = [{"stage": "scene", "active_adapters": scene.stages[0]["active_adapters"],
+                   "prompt": scene_prompt, "seed": base_seed}]
+        intermediates = [("scene", scene.image)]
+        current, notes = scene.image, list(scene.notes)
+        person_records = []
+        for index, (person, mask) in enumerate(zip(people, masks)):
+            stage = f"person {index + 1}: {person.adapter.id}"
+            step = self.inpaint(
+                current, mask, person.prompt, negative_prompt=negative_prompt, strength=person_strength,
+                mask_blur=mask_blur, only_masked=True, padding=padding, steps=person_steps, guidance=guidance,
+                width=width, height=height, seed=base_seed + 1 + index, adapters=[person.adapter],
+                progress=progress, cancel=cancel, _stage=stage, _offset=steps + index * per_person, _total=total,
+            )
+            current = step.image
+            notes += step.notes
+            intermediates.append((stage, current))
+            stages.append({"stage": stage, "active_adapters": step.stages[0]["active_adapters"],
+                           "prompt": person.prompt, "seed": base_seed + 1 + index})
+            person_records.append({"adapter": person.adapter.id, "weight": person.adapter.weight,
+                                   "prompt": person.prompt, "box": list(mask.getbbox() or ())})
+        parameters = dict(scene.parameters, operation="compose", people=person_records,
+                          person_strength=person_strength, person_steps=person_steps,
+                          mask_blur=mask_blur, padding=padding)
+        return Result([current], [base_seed], parameters, self.is_demo_model, notes, intermediates, stages)
+
+    # --- internals -------------------------------------------------------------
+
+    def _inpaint_latents(self, image, hard_mask, masked_content, seeds):
+        """A1111's "masked content", in latent space (diffusers has no such switch):
+        original: the picture's own latents; fill: latents of the picture with the hole filled from
+        its surroundings (done in pixels before this); latent_noise: random latents in the hole;
+        latent_nothing: zero latents in the hole."""
+        vae = self.text_pipe.vae
+        device = self.inpaint_pipe._execution_device  # right with or without CPU offload
+        pixels = self.inpaint_pipe.image_processor.preprocess(image).to(device=device, dtype=vae.dtype)
+        with torch.no_grad():
+            latents = vae.encode(pixels).latent_dist.mode() * vae.config.scaling_factor
+        latent_size = (latents.shape[-1], latents.shape[-2])
+        small = np.asarray(hard_mask.resize(latent_size, Image.BILINEAR), dtype=np.float32) / 255.0
+        small = torch.from_numpy(small)[None, None].to(device=device, dtype=latents.dtype)
+        latents = latents.repeat(len(seeds), 1, 1, 1)
+        if masked_content == "latent_noise":
+            noise = torch.cat([torch.randn(latents.shape[1:], generator=torch.Generator("cpu").manual_seed(s))[None]
+                               for s in seeds]).to(device=device, dtype=latents.dtype)
+            latents = latents * (1 - small) + noise * small
+        elif masked_content == "latent_nothing":
+            latents = latents * (1 - small)
+        # Only 9-channel inpainting UNets read this; for SD1.5's 4-channel UNet it is ignored.
+        masked_latents = latents * (small < 0.5)
+        return latents, masked_latents
+
+    def _run(self, pipe, stage, prompt, negative_prompt, seeds, call, *, total, progress, cancel, offset=0):
+        if cancel and cancel():
+            raise Cancelled("Cancelled before starting.")
+        positive, negative, tokens = encode_prompts(pipe.tokenizer, pipe.text_encoder, prompt, negative_prompt,
+                                                    pipe._execution_device)
+
+        def on_step_end(_pipe, step_index, _timestep, tensors):
+            if cancel and cancel():
+                raise Cancelled(f"Cancelled after step {offset + step_index + 1} of {total}.")
+            if progress:
+                progress(Progress(stage, offset + step_index + 1, total, im.latents_to_preview(tensors["latents"])))
+            return {}
+
+        def run():
+            generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+            return pipe(
+                prompt_embeds=positive, negative_prompt_embeds=negative, num_images_per_prompt=len(seeds),
+                generator=generators, callback_on_step_end=on_step_end, output_type="pil", **call,
+            ).images
+
+        notes = []
+        try:
+            return run(), tokens, notes
+        except torch.cuda.OutOfMemoryError:
+            if self._savers_on or self.device.type != "cuda":
+                raise EngineError("Out of GPU memory even with the memory savers on; try a smaller size.")
+            torch.cuda.empty_cache()
+            self._enable_savers()
+            notes.append("The GPU ran out of memory; this picture was made again with memory savers on (slower).")
+            return run(), tokens, notes
+
+    def _enable_savers(self, slicing=True, tiling=True, offload=None):
+        offload = self.device.type == "cuda" if offload is None else offload
+        for pipe in self.pipelines:
+            if slicing:
+                pipe.enable_attention_slicing()
+        if tiling:
+            self.text_pipe.vae.enable_tiling()
+        if offload:
+            for pipe in self.pipelines:
+                pipe.enable_model_cpu_offload()
+            self._savers_on = True
+
+    def _record(self, operation, prompt, negative_prompt, seeds, active, tokens, **values) -> dict:
+        return dict(
+            operation=operation, prompt=prompt, negative_prompt=negative_prompt, seeds=seeds,
+            adapters=active, prompt_tokens=tokens, scheduler=type(self.text_pipe.scheduler).__name__,
+            base_model=self.model_name, demo_model=self.is_demo_model, engine_version=ENGINE_VERSION,
+            device=self.device.type, dtype=str(self.dtype).removeprefix("torch."), **values,
+        )
+
+
+# --- validation -----------------------------------------------------------------
+
+
+def _check_common(prompt, steps, guidance, num_images, seed):
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise EngineInputError("The description is empty: say what the picture should show.")
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= 150:
+        raise EngineInputError(f"steps must be a whole number from 1 to 150, not {steps!r}.")
+    if not isinstance(guidance, (int, float)) or not 0 <= guidance <= 30:
+        raise EngineInputError(f"guidance must be between 0 and 30, not {guidance!r}.")
+    if not isinstance(num_images, int) or not 1 <= num_images <= 8:
+        raise EngineInputError(f"num_images must be from 1 to 8, not {num_images!r}.")
+    if seed is not None and (not isinstance(seed, int) or not 0 <= seed < 2**32):
+        raise EngineInputError(f"seed must be a whole number from 0 to {2**32 - 1}, not {seed!r}.")
+
+
+def _check_size(width, height):
+    for name, value in (("width", width), ("height", height)):
+        if not isinstance(value, int) or not 64 <= value <= 2048:
+            raise EngineInputError(f"{name} must be from 64 to 2048 pixels, not {value!r}.")
+        if value % 8:
+            raise EngineInputError(f"{name} must be a multiple of 8 (the model works in 8-pixel blocks), not {value}.")
+
+
+def _size_for(image, width, height, what):
+    if (width is None) != (height is None):
+        raise EngineInputError("Give both width and height, or neither.")
+    if width is None:
+        width, height = image.size
+        if width % 8 or height % 8:
+            raise EngineInputError(
+                f"The {what} is {width}×{height}; its sides must be multiples of 8. "
+                "Pass width and height to resize it."
+            )
+    _check_size(width, height)
+    return width, height
+
+
+def _check_strength(strength, steps):
+    if not isinstance(strength, (int, float)) or not 0 < strength <= 1:
+        raise EngineInputError(f"strength must be more than 0 and at most 1, not {strength!r}.")
+    if _denoise_steps(steps, strength) < 1:
+        raise EngineInputError(f"strength {strength} with {steps} steps leaves no step to run; raise either.")
+
+
+def _denoise_steps(steps, strength):
+    return min(int(steps * strength), steps)
+
+
+def _seeds(seed, count):
+    first = random.randrange(2**32 - count) if seed is None else seed
+    return [(first + i) % 2**32 for i in range(count)]
+
+
+def _region_mask(person: PersonRegion, size):
+    if (person.mask is None) == (person.box is None):
+        raise EngineInputError(f"Person {person.adapter.id!r}: give either a mask or a box, not both or neither.")
+    if person.mask is not None:
+        if person.mask.size != size:
+            raise EngineInputError(
+                f"Person {person.adapter.id!r}: the mask is {person.mask.size[0]}×{person.mask.size[1]} "
+                f"but the picture is {size[0]}×{size[1]}."
+            )
+        mask = person.mask.convert("L")
+    else:
+        left, top, right, bottom = person.box
+        if not (0 <= left < right <= size[0] and 0 <= top < bottom <= size[1]):
+            raise EngineInputError(f"Person {person.adapter.id!r}: the box {person.box} is not inside the {size[0]}×{size[1]} picture.")
+        mask = im.box_mask(size, person.box)
+    if mask.getbbox() is None:
+        raise EngineInputError(f"Person {person.adapter.id!r}: the mask is empty.")
+    return mask
+
+
+def _relabel(progress, stage, offset, total):
+    if progress is None:
+        return None
+
+    def relabelled(update: Progress):
+        progress(Progress(stage, offset + update.step, total, update.preview))
+
+    return relabelled

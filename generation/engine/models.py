@@ -1,0 +1,203 @@
+"""Where the base model comes from: a diffusers folder, a single checkpoint file, or a built-in one.
+
+`tiny` is Stable Diffusion 1.5's architecture in miniature (UNet with three cross-attention
+levels, a 4-level VAE with the same 8x downscale, a CLIP text encoder) with random weights and a
+small byte-level BPE tokenizer. It is built deterministically, once, so tests, CI and the demo
+run without downloading anything. Its pictures are noise, and the engine says so.
+
+`sd15-random` is the full-size SD1.5 architecture with random weights: real timings, no real
+pictures. It is built on first use (about 2 GB on disk) and is for benchmarks only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+BUILT_IN = ("tiny", "sd15-random")
+MARKER = "lifebook_model.json"
+
+# Stable Diffusion 1.5's noise schedule; the sampler is DPM-Solver++ (2M), good at 20-30 steps.
+SCHEDULER_CONFIG = dict(
+    num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+    steps_offset=1, algorithm_type="dpmsolver++", solver_order=2, use_karras_sigmas=False,
+)
+
+# Words the tiny tokenizer knows whole; anything else is spelled out byte by byte, like
+# CLIP does with rare words (which is what a subject token is).
+TINY_WORDS = """
+a an the of and with in on at to his her their its is are was by from for as
+photo picture painting sketch drawing watercolour watercolor illustration portrait close up
+man woman boy girl child person people old young adult mother father son daughter family friend
+dog cat pet animal horse bird house home room living church basilica tower towers building street town
+city village mountain mountains beach sea garden park field tree trees sky sun snow rain
+walking running sitting standing playing reading smiling painting hiking talking holding eating
+chess book books table sofa window door car train bicycle laboratory university school team track
+red blue green yellow white black brown warm soft light dark sunny bright colourful colorful
+style detailed realistic high quality blurry deformed ugly lowres bad hands extra fingers
+""".split()
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2/CLIP's reversible byte-to-character table (so any text can be tokenised)."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    chars = printable[:]
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            chars.append(256 + extra)
+            extra += 1
+    return dict(zip(printable, map(chr, chars)))
+
+
+def build_tiny_tokenizer():
+    from transformers import CLIPTokenizer
+
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    symbols = list(bytes_to_unicode().values())
+    for symbol in symbols:
+        vocab.setdefault(symbol, len(vocab))
+    for symbol in symbols:
+        vocab.setdefault(symbol + "</w>", len(vocab))
+    merges = []
+    for word in TINY_WORDS:
+        parts = list(word[:-1]) + [word[-1] + "</w>"]
+        current = parts[0]
+        for part in parts[1:]:
+            if (current, part) not in merges:
+                merges.append((current, part))
+            current += part
+            vocab.setdefault(current, len(vocab))
+    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
+
+
+def _tiny_components(tokenizer):
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+        block_out_channels=(32, 32, 64, 64),
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32, attention_head_dim=8, norm_num_groups=8,
+    )
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1, norm_num_groups=8,
+        block_out_channels=(16, 16, 32, 32), sample_size=64,
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+    )
+    torch.manual_seed(0)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, max_position_embeddings=77, projection_dim=32,
+        bos_token_id=0, eos_token_id=1, pad_token_id=1,
+    ))
+    return unet, vae, text_encoder
+
+
+def _sd15_components(tokenizer):
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(  # Stable Diffusion 1.5's UNet config
+        sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
+        block_out_channels=(320, 640, 1280, 1280),
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=768, attention_head_dim=8, norm_num_groups=32,
+    )
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2, norm_num_groups=32,
+        block_out_channels=(128, 256, 512, 512), sample_size=512,
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+    )
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+        num_attention_heads=12, max_position_embeddings=77, hidden_act="quick_gelu", projection_dim=768,
+        bos_token_id=0, eos_token_id=1, pad_token_id=1,
+    ))
+    return unet, vae, text_encoder
+
+
+def build_builtin(name: str, target: Path) -> Path:
+    """Build a built-in model into `target` (atomically: a half-built folder is never seen)."""
+    from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
+
+    tokenizer = build_tiny_tokenizer()
+    unet, vae, text_encoder = (_tiny_components if name == "tiny" else _sd15_components)(tokenizer)
+    pipe = StableDiffusionPipeline(
+        unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+        scheduler=DPMSolverMultistepScheduler(**SCHEDULER_CONFIG),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    try:
+        pipe.save_pretrained(staging, safe_serialization=True)
+        (staging / MARKER).write_text(json.dumps({"name": name, "demo": True, "random_weights": True}))
+        try:
+            os.replace(staging, target)
+        except OSError:  # another process finished first; its copy is identical
+            if not (target / MARKER).exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def resolve_source(base_model: str, models_dir: Path) -> tuple[Path, bool]:
+    """(path to load, is it a demo model). Builds a built-in model the first time it is asked for."""
+    if base_model in BUILT_IN:
+        target = models_dir / base_model
+        if not (target / MARKER).exists():
+            build_builtin(base_model, target)
+        return target, True
+    path = Path(base_model).expanduser()
+    if not path.exists():
+        from .errors import EngineConfigError
+
+        raise EngineConfigError(
+            f"LIFEBOOK_BASE_MODEL is {base_model!r}: that is neither 'tiny', 'sd15-random', "
+            "a diffusers folder nor a .safetensors/.ckpt file that exists."
+        )
+    marker = path / MARKER if path.is_dir() else None
+    return path, bool(marker and marker.exists())
+
+
+def load_pipeline(path: Path, dtype: torch.dtype, config_dir: str | None = None):
+    """Load a StableDiffusionPipeline from a diffusers folder or a single checkpoint file."""
+    from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
+
+    from .errors import EngineConfigError
+
+    common = dict(torch_dtype=dtype, safety_checker=None, requires_safety_checker=False)
+    if path.is_dir():
+        if not (path / "model_index.json").exists():
+            raise EngineConfigError(f"{path} is a folder but not a diffusers model (no model_index.json).")
+        pipe = StableDiffusionPipeline.from_pretrained(path, local_files_only=True, **common)
+    elif path.suffix.lower() in (".safetensors", ".ckpt"):
+        # Single-file SD1.5 checkpoints need the architecture's config files; with no network they
+        # must come from a local diffusers folder (LIFEBOOK_BASE_MODEL_CONFIG).
+        try:
+            pipe = StableDiffusionPipeline.from_single_file(
+                str(path), config=config_dir, local_files_only=True, **common
+            )
+        except Exception as exc:  # diffusers raises many kinds here; one clear message instead
+            raise EngineConfigError(
+                f"Could not load {path.name} as a Stable Diffusion 1.5 checkpoint ({exc}). With no network, "
+                "set LIFEBOOK_BASE_MODEL_CONFIG to a local diffusers folder of SD1.5 (configs and tokenizer)."
+            ) from exc
+    else:
+        raise EngineConfigError(f"{path}: a base model is a diffusers folder or a .safetensors/.ckpt file.")
+    pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config, **SCHEDULER_CONFIG)
+    return pipe
