@@ -180,7 +180,7 @@ def load_pipeline(path: Path, dtype: torch.dtype, config_dir: str | None = None)
 
     from .errors import EngineConfigError
 
-    common = dict(torch_dtype=dtype, safety_checker=None, requires_safety_checker=False)
+    common = dict(dtype=dtype, safety_checker=None, requires_safety_checker=False)
     if path.is_dir():
         if not (path / "model_index.json").exists():
             raise EngineConfigError(f"{path} is a folder but not a diffusers model (no model_index.json).")

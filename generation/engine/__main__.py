@@ -1,0 +1,209 @@
+"""Command line for the engine: python -m generation.engine {txt2img,img2img,inpaint,compose} ...
+
+Examples:
+  python -m generation.engine txt2img --prompt "an old man walking in the mountains with his dog" --out walk.png
+  python -m generation.engine img2img --image sketch.png --prompt "a watercolour of a church" --out church.png
+  python -m generation.engine inpaint --image walk.png --mask mask.png --prompt "a brown dog" --out fixed.png
+  python -m generation.engine compose --prompt "two people on a beach" \\
+      --person-adapter ana=ana.safetensors --person-prompt "a photo of Ana" --person-box 0,0,256,512 \\
+      --person-adapter juan=juan.safetensors --person-prompt "a photo of Juan" --person-box 256,0,512,512 \\
+      --out beach.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from . import Adapter, Cancelled, Engine, EngineError, EngineInputError, EngineOptions, PersonRegion
+
+
+def _adapter(spec: str) -> Adapter:
+    """ID=PATH or ID=PATH@WEIGHT."""
+    if "=" not in spec:
+        raise argparse.ArgumentTypeError(f"{spec!r}: write an adapter as ID=PATH or ID=PATH@WEIGHT")
+    adapter_id, _, rest = spec.partition("=")
+    path, _, weight = rest.partition("@")
+    try:
+        return Adapter(adapter_id, float(weight) if weight else 1.0, path)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{spec!r}: the weight after @ must be a number")
+
+
+def _box(spec: str) -> tuple[int, int, int, int]:
+    try:
+        left, top, right, bottom = (int(v) for v in spec.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{spec!r}: write a box as LEFT,TOP,RIGHT,BOTTOM in pixels")
+    return left, top, right, bottom
+
+
+def _image(path: str) -> Image.Image:
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image
+    except (OSError, UnidentifiedImageError) as exc:
+        raise argparse.ArgumentTypeError(f"cannot read the picture {path}: {exc}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    model = common.add_argument_group("model")
+    model.add_argument("--model", help="tiny (default, a demo model), sd15-random, a diffusers folder or a "
+                                        ".safetensors/.ckpt file; default $LIFEBOOK_BASE_MODEL")
+    model.add_argument("--models-dir", help="where built-in models are built (default $LIFEBOOK_MODELS_DIR or var/models)")
+    model.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    model.add_argument("--precision", choices=["fp16", "bf16", "fp32"], help="default: fp16 on a GPU, fp32 on CPU")
+    model.add_argument("--low-memory", action="store_true", help="attention slicing, VAE tiling and CPU offload")
+    gen = common.add_argument_group("picture")
+    gen.add_argument("--prompt", required=True, help="what the picture shows")
+    gen.add_argument("--negative", default="", help="what it should not show")
+    gen.add_argument("--steps", type=int, help="denoising steps")
+    gen.add_argument("--guidance", type=float, help="how closely to follow the prompt (CFG)")
+    gen.add_argument("--width", type=int, help="pixels, a multiple of 8")
+    gen.add_argument("--height", type=int, help="pixels, a multiple of 8")
+    gen.add_argument("--seed", type=int, help="the same seed and inputs give the same picture")
+    gen.add_argument("--out", required=True, type=Path, help="where to save the PNG")
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    parser = argparse.ArgumentParser(
+        prog="python -m generation.engine",
+        description="Make pictures with Lifebook's engine (no web app needed).",
+        epilog=__doc__.split("Examples:", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_adapters(p):
+        p.add_argument("--adapter", action="append", type=_adapter, default=[], metavar="ID=PATH[@WEIGHT]",
+                       help="a subject's LoRA file, repeatable")
+        p.add_argument("--num-images", type=int, default=1, help="how many candidates (saved as NAME_1.png, ...)")
+        return p
+
+    with_adapters(commands.add_parser("txt2img", parents=[common], help="a picture from a description"))
+    p = with_adapters(commands.add_parser("img2img", parents=[common], help="a picture from a sketch or picture"))
+    p.add_argument("--image", required=True, type=_image, help="the sketch or picture to start from")
+    p.add_argument("--strength", type=float, default=0.75, help="0-1: how much to change it (default 0.75)")
+    p = with_adapters(commands.add_parser("inpaint", parents=[common], help="repaint part of a picture"))
+    p.add_argument("--image", required=True, type=_image)
+    p.add_argument("--mask", required=True, type=_image, help="white = the part to repaint")
+    p.add_argument("--mask-mode", choices=["masked", "not_masked"], default="masked")
+    p.add_argument("--masked-content", choices=["original", "fill", "latent_noise", "latent_nothing"],
+                   default="original")
+    p.add_argument("--strength", type=float, default=0.75)
+    p.add_argument("--mask-blur", type=int, default=4)
+    p.add_argument("--only-masked", action="store_true", help="crop around the mask and repaint at full size")
+    p.add_argument("--padding", type=int, default=32)
+    p = commands.add_parser("compose", parents=[common],
+                            help="a scene with several trained people, each painted in with only their adapter")
+    p.add_argument("--scene-adapter", action="append", type=_adapter, default=[], metavar="ID=PATH[@WEIGHT]",
+                   help="place, pet or object adapters for the scene")
+    p.add_argument("--person-adapter", action="append", type=_adapter, default=[], metavar="ID=PATH[@WEIGHT]")
+    p.add_argument("--person-prompt", action="append", default=[], help="one per --person-adapter, in order")
+    p.add_argument("--person-box", action="append", type=_box, default=[], metavar="L,T,R,B",
+                   help="one per --person-adapter, in order")
+    p.add_argument("--keep-stages", action="store_true", help="also save the scene and each step (NAME_stage_N.png)")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _quiet_libraries()
+    options = EngineOptions.from_env(**{
+        key: value for key, value in dict(
+            base_model=args.model, models_dir=Path(args.models_dir) if args.models_dir else None,
+            device=args.device, precision=args.precision,
+        ).items() if value is not None
+    }, **({"attention_slicing": True, "vae_tiling": True, "cpu_offload": True} if args.low_memory else {}))
+    try:
+        engine = Engine(options)
+        result = _run(engine, args)
+    except EngineInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Cancelled:
+        print("cancelled", file=sys.stderr)
+        return 130
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    outputs = [args.out] if len(result.images) == 1 else [
+        args.out.with_name(f"{args.out.stem}_{i + 1}{args.out.suffix}") for i in range(len(result.images))
+    ]
+    for image, seed, path in zip(result.images, result.seeds, outputs):
+        image.save(path)
+        print(f"Saved {path} (seed {seed})")
+    if getattr(args, "keep_stages", False):
+        for i, (label, image) in enumerate(result.intermediates):
+            path = args.out.with_name(f"{args.out.stem}_stage_{i}{args.out.suffix}")
+            image.save(path)
+            print(f"Saved {path} ({label})")
+    for note in result.notes:
+        print(f"Note: {note}")
+    if result.is_demo_model:
+        print("This is the demo model: its pictures are noise. Set LIFEBOOK_BASE_MODEL to real SD1.5 weights.")
+    return 0
+
+
+def _run(engine: Engine, args):
+    given = {k: getattr(args, k) for k in ("steps", "guidance", "width", "height", "seed") if getattr(args, k) is not None}
+    common = dict(negative_prompt=args.negative, progress=None if args.quiet else _ProgressBar(), **given)
+    if args.command == "txt2img":
+        return engine.txt2img(args.prompt, adapters=args.adapter, num_images=args.num_images, **common)
+    if args.command == "img2img":
+        return engine.img2img(args.image, args.prompt, strength=args.strength, adapters=args.adapter,
+                              num_images=args.num_images, **common)
+    if args.command == "inpaint":
+        return engine.inpaint(args.image, args.mask, args.prompt, mask_mode=args.mask_mode,
+                              masked_content=args.masked_content, strength=args.strength, mask_blur=args.mask_blur,
+                              only_masked=args.only_masked, padding=args.padding, adapters=args.adapter,
+                              num_images=args.num_images, **common)
+    counts = {len(args.person_adapter), len(args.person_prompt), len(args.person_box)}
+    if len(counts) != 1:
+        raise EngineInputError("Give one --person-prompt and one --person-box for each --person-adapter.")
+    people = [PersonRegion(a, prompt, box=box)
+              for a, prompt, box in zip(args.person_adapter, args.person_prompt, args.person_box)]
+    return engine.compose(args.prompt, people, scene_adapters=args.scene_adapter, **common)
+
+
+def _quiet_libraries():
+    """A person at a terminal wants our progress bar, not the libraries' loading chatter."""
+    import warnings
+
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.set_verbosity_error()
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*torchvision.*")
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr: stage, steps, and time left."""
+
+    def __init__(self):
+        self.started = None
+
+    def __call__(self, update):
+        if self.started is None:  # time from the first step, so loading does not skew the estimate
+            self.started = time.monotonic() - 1e-9
+            self.first_step = update.step - 1
+        done = (update.step - self.first_step) / (update.total - self.first_step)
+        elapsed = time.monotonic() - self.started
+        left = elapsed / done - elapsed if done else 0
+        bar = "#" * int(done * 30)
+        print(f"\r{update.stage:<20.20} [{bar:<30}] {update.step}/{update.total}  ~{left:4.0f}s left",
+              end="" if update.step < update.total else "\n", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
