@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: install run test migrate demo worker clean-var
+.PHONY: install run test bench migrate worker clean-var
 
 install: $(VENV)/.installed
 
@@ -29,6 +29,10 @@ run: migrate
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Engine speed, as ratios against baselines measured in the same run (bench/README.md).
+bench: install
+	$(BIN)/python bench/engine.py --json
 
 # A GPU worker on another host (see README, "Production").
 worker: install
