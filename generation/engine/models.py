@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from .errors import EngineConfigError
+
 BUILT_IN = ("tiny", "sd15-random")
 MARKER = "lifebook_model.json"
 
@@ -164,8 +166,6 @@ def resolve_source(base_model: str, models_dir: Path) -> tuple[Path, bool]:
         return target, True
     path = Path(base_model).expanduser()
     if not path.exists():
-        from .errors import EngineConfigError
-
         raise EngineConfigError(
             f"LIFEBOOK_BASE_MODEL is {base_model!r}: that is neither 'tiny', 'sd15-random', "
             "a diffusers folder nor a .safetensors/.ckpt file that exists."
@@ -177,8 +177,6 @@ def resolve_source(base_model: str, models_dir: Path) -> tuple[Path, bool]:
 def load_pipeline(path: Path, dtype: torch.dtype, config_dir: str | None = None):
     """Load a StableDiffusionPipeline from a diffusers folder or a single checkpoint file."""
     from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
-
-    from .errors import EngineConfigError
 
     common = dict(dtype=dtype, safety_checker=None, requires_safety_checker=False)
     if path.is_dir():

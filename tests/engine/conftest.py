@@ -37,9 +37,10 @@ def lora_files(tmp_path_factory):
     """Two diffusers-format adapters and a kohya copy of the first, made on a separate tiny UNet."""
     from diffusers import UNet2DConditionModel
 
-    engine_dir = MODELS_DIR / "tiny"
-    Engine(EngineOptions(base_model="tiny", models_dir=MODELS_DIR))  # make sure it is built
-    unet = UNet2DConditionModel.from_pretrained(engine_dir / "unet")
+    from generation.engine.models import resolve_source
+
+    tiny_dir, _ = resolve_source("tiny", MODELS_DIR)  # built on first use
+    unet = UNet2DConditionModel.from_pretrained(tiny_dir / "unet")
     folder = tmp_path_factory.mktemp("loras")
     first, second = random_lora(unet, 1), random_lora(unet, 2)
     return {
@@ -57,7 +58,7 @@ def box_mask(size, box):
 
 
 @pytest.fixture(scope="session")
-def picture(engine):
+def picture():
     """A 64×64 starting picture with a clear left/right split, for img2img and inpainting."""
     image = Image.new("RGB", (64, 64), (200, 40, 40))
     image.paste((40, 60, 200), (32, 0, 64, 64))

@@ -117,3 +117,15 @@ def test_a_diffusers_folder_loads_as_a_base_model(tmp_path):
     engine = Engine(EngineOptions(base_model=str(folder), models_dir=tmp_path))
     result = engine.txt2img("a house", **OK, seed=1)
     assert not result.is_demo_model and result.parameters["base_model"] == "my-sd15"
+
+
+def test_a_single_file_that_is_not_a_checkpoint_is_a_clear_error(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from generation.engine import Engine, EngineConfigError, EngineOptions
+
+    checkpoint = tmp_path / "model.safetensors"
+    save_file({"not.a.model": torch.zeros(2)}, str(checkpoint))
+    with pytest.raises(EngineConfigError, match="Could not load model.safetensors"):
+        Engine(EngineOptions(base_model=str(checkpoint), models_dir=tmp_path))
