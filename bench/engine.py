@@ -8,8 +8,8 @@ Measured in one run:
 
 * raw_diffusers_s / engine_s / engine_overhead_ratio: the tiny model, a plain
   StableDiffusionPipeline call against Engine.txt2img with the same scheduler, prompt, steps, CFG,
-  size and seed. Both are warmed up, then run interleaved (ABBA order, so drift hits both alike),
-  and the medians are compared. Target: ratio <= 1.05.
+  size and seed. Both are warmed up, then run interleaved (order rotated every repetition, so
+  drift hits both alike), and the medians are compared. Target: ratio <= 1.05.
 * cold_load_s / adapter_switch_s / switch_speedup: the full-size SD1.5 architecture (`sd15-random`,
   built into the models folder on first use). A cold load is what an app that loads a model per
   request pays; an adapter switch is what the engine pays per call on a warm base model.
@@ -147,29 +147,47 @@ def bench_overhead(models_dir: Path, width: int, height: int, steps: int, repeat
         sync(device)
         return time.perf_counter() - started, image
 
+    def run_engine_pipe():
+        # The engine's own pipeline object, called like the raw one: separates the engine's code
+        # from effects of where each copy of the weights happens to sit in memory.
+        sync(device)
+        started = time.perf_counter()
+        image = engine.text_pipe(
+            PROMPT, num_inference_steps=steps, guidance_scale=GUIDANCE, width=width, height=height,
+            generator=torch.Generator("cpu").manual_seed(SEED),
+        ).images[0]
+        sync(device)
+        return time.perf_counter() - started, image
+
     log(f"tiny: warming up ({warmup} call(s) each, {width}x{height}, {steps} steps, CFG {GUIDANCE}, {device})")
     for _ in range(warmup):
         _, raw_image = run_raw()
         _, engine_image = run_engine()
+        run_engine_pipe()
     difference = int(np.abs(np.asarray(raw_image, dtype=np.int16) - np.asarray(engine_image, dtype=np.int16)).max())
 
-    raw_times, engine_times = [], []
+    arms = [run_raw, run_engine, run_engine_pipe]
+    times = {run: [] for run in arms}
     for i in range(repeats):
-        # ABBA: raw, engine, engine, raw, raw, engine... so any drift (turbo, other load) hits both alike.
-        order = (run_raw, run_engine) if i % 2 == 0 else (run_engine, run_raw)
-        for run in order:
-            seconds, _ = run()
-            (raw_times if run is run_raw else engine_times).append(seconds)
-        log(f"tiny: repetition {i + 1}/{repeats}: raw {raw_times[-1]:.3f} s, engine {engine_times[-1]:.3f} s")
+        # Interleaved, with the order rotated every repetition (raw, engine, pipe; engine, pipe, raw;
+        # ...) so drift (turbo, other load) and going first or last hit every arm alike.
+        for run in arms[i % 3:] + arms[:i % 3]:
+            times[run].append(run()[0])
+        log(f"tiny: repetition {i + 1}/{repeats}: raw {times[run_raw][-1]:.3f} s, engine {times[run_engine][-1]:.3f} s, "
+            f"engine's pipeline called directly {times[run_engine_pipe][-1]:.3f} s")
+    raw_times, engine_times, pipe_times = times[run_raw], times[run_engine], times[run_engine_pipe]
 
-    raw_s, engine_s = median(raw_times), median(engine_times)
+    raw_s, engine_s, pipe_s = median(raw_times), median(engine_times), median(pipe_times)
     result = dict(
         raw_diffusers_s=round(raw_s, 4),
         engine_s=round(engine_s, 4),
         engine_overhead_ratio=round(engine_s / raw_s, 4),
         engine_overhead_ratio_paired=round(median([e / r for e, r in zip(engine_times, raw_times)]), 4),
+        engine_pipe_direct_s=round(pipe_s, 4),
+        engine_code_overhead_ratio=round(engine_s / pipe_s, 4),
         raw_diffusers_samples_s=rounded(raw_times),
         engine_samples_s=rounded(engine_times),
+        engine_pipe_direct_samples_s=rounded(pipe_times),
         tiny_images_max_pixel_difference=difference,  # 0: both did exactly the same computation
     )
     if built_s is not None:

@@ -220,10 +220,12 @@ class Engine:
                 raise EngineInputError(f"Adapter {adapter.id!r}: weight must be between -2 and 2, not {adapter.weight!r}.")
         for adapter in adapters:
             self._ensure_loaded(adapter, keep=ids)
+        layer = self._first_lora_layer()
         if adapters:
-            self.text_pipe.enable_lora()
+            if layer is not None and layer.disable_adapters:  # enable_lora walks every layer: only when needed
+                self.text_pipe.enable_lora()
             self.text_pipe.set_adapters(ids, adapter_weights=[float(a.weight) for a in adapters])
-        elif self._adapters:
+        elif layer is not None and not layer.disable_adapters:
             self.text_pipe.disable_lora()
         active = self.active_adapters()
         if set(active) != set(ids):  # never generate with other adapters than asked
@@ -232,14 +234,15 @@ class Engine:
 
     def active_adapters(self) -> list[str]:
         """The adapters the UNet's LoRA layers will actually apply now (read from the layers)."""
+        layer = self._first_lora_layer()
+        if layer is None or layer.disable_adapters:
+            return []
+        return sorted(a for a in layer.active_adapters if a in self._adapters)
+
+    def _first_lora_layer(self):
         from peft.tuners.tuners_utils import BaseTunerLayer
 
-        for module in self.text_pipe.unet.modules():
-            if isinstance(module, BaseTunerLayer):
-                if module.disable_adapters:
-                    return []
-                return sorted(a for a in module.active_adapters if a in self._adapters)
-        return []
+        return next((m for m in self.text_pipe.unet.modules() if isinstance(m, BaseTunerLayer)), None)
 
     # --- operations -------------------------------------------------------------
 
