@@ -9,11 +9,18 @@ Measured in one run:
 * raw_diffusers_s / engine_s / engine_overhead_ratio: the tiny model, a plain
   StableDiffusionPipeline call against Engine.txt2img with the same scheduler, prompt, steps, CFG,
   size and seed. Both are warmed up, then run interleaved (order rotated every repetition, so
-  drift hits both alike), and the medians are compared. Target: ratio <= 1.05.
+  drift hits both alike), and the medians are compared. Target: ratio <= 1.05. A third arm calls
+  the engine's own pipeline object directly (engine_pipe_direct_s): engine_code_overhead_ratio is
+  then the engine's code alone, without effects of where each copy of the weights sits in memory.
+  This part runs on one torch thread by default (--threads): on a 2-core shared VM two threads
+  make single calls vary by +-10%, one thread by +-2%.
 * cold_load_s / adapter_switch_s / switch_speedup: the full-size SD1.5 architecture (`sd15-random`,
   built into the models folder on first use). A cold load is what an app that loads a model per
-  request pays; an adapter switch is what the engine pays per call on a warm base model.
-  Target: speedup >= 50.
+  request pays: load_pipeline + move to the device + every weight really in memory (diffusers
+  mmaps safetensors, so from_pretrained alone returns before reading the weights), with the
+  model's files dropped from the page cache first; cold_load_warm_cache_s is the same with them
+  cached. An adapter switch is what the engine pays per call on a warm base model
+  (Engine._activate between two resident LoRAs). Target: speedup >= 50.
 * gpu (only with --gpu): seconds per 512x512 image at 25 steps, CFG 7.5, fp16 and bf16, each with
   and without torch.compile of the UNet.
 """
@@ -120,7 +127,7 @@ def bench_overhead(models_dir: Path, width: int, height: int, steps: int, repeat
     device, dtype = engine.device, engine.dtype
 
     raw = StableDiffusionPipeline.from_pretrained(
-        path, torch_dtype=dtype, safety_checker=None, requires_safety_checker=False, local_files_only=True,
+        path, dtype=dtype, safety_checker=None, requires_safety_checker=False, local_files_only=True,
     )
     raw.scheduler = DPMSolverMultistepScheduler.from_config(raw.scheduler.config, **SCHEDULER_CONFIG)
     raw.set_progress_bar_config(disable=True)
@@ -160,22 +167,23 @@ def bench_overhead(models_dir: Path, width: int, height: int, steps: int, repeat
         return time.perf_counter() - started, image
 
     log(f"tiny: warming up ({warmup} call(s) each, {width}x{height}, {steps} steps, CFG {GUIDANCE}, {device})")
-    for _ in range(warmup):
-        _, raw_image = run_raw()
-        _, engine_image = run_engine()
-        run_engine_pipe()
-    difference = int(np.abs(np.asarray(raw_image, dtype=np.int16) - np.asarray(engine_image, dtype=np.int16)).max())
-
     arms = [run_raw, run_engine, run_engine_pipe]
-    times = {run: [] for run in arms}
+    for _ in range(warmup):
+        for run in arms:
+            run()
+
+    times, images = {run: [] for run in arms}, {}
     for i in range(repeats):
         # Interleaved, with the order rotated every repetition (raw, engine, pipe; engine, pipe, raw;
         # ...) so drift (turbo, other load) and going first or last hit every arm alike.
         for run in arms[i % 3:] + arms[:i % 3]:
-            times[run].append(run()[0])
+            seconds, images[run] = run()
+            times[run].append(seconds)
         log(f"tiny: repetition {i + 1}/{repeats}: raw {times[run_raw][-1]:.3f} s, engine {times[run_engine][-1]:.3f} s, "
             f"engine's pipeline called directly {times[run_engine_pipe][-1]:.3f} s")
     raw_times, engine_times, pipe_times = times[run_raw], times[run_engine], times[run_engine_pipe]
+    difference = int(np.abs(np.asarray(images[run_raw], dtype=np.int16)
+                            - np.asarray(images[run_engine], dtype=np.int16)).max())
 
     raw_s, engine_s, pipe_s = median(raw_times), median(engine_times), median(pipe_times)
     result = dict(
@@ -327,7 +335,7 @@ def bench_full_size(models_dir: Path, cold_loads: int, switches: int) -> dict:
             raise SystemExit(f"bench: after switching to {name!r} the engine reports {engine.active_adapters()}")
     log(f"sd15-random: {switches} switches, median {median(switch_times) * 1000:.2f} ms")
 
-    # Where a switch's time goes (the two diffusers calls _activate makes, and its check).
+    # Where a switch's time goes: diffusers' set_adapters (walks every LoRA layer) and the engine's check.
     def median_ms(call):
         times = []
         for i in range(switches):
@@ -337,7 +345,6 @@ def bench_full_size(models_dir: Path, cold_loads: int, switches: int) -> dict:
         return round(median(times) * 1000, 3)
 
     breakdown = dict(
-        enable_lora_ms=median_ms(lambda name: engine.text_pipe.enable_lora()),
         set_adapters_ms=median_ms(lambda name: engine.text_pipe.set_adapters([name], adapter_weights=[1.0])),
         active_adapters_check_ms=median_ms(lambda name: engine.active_adapters()),
     )
@@ -447,12 +454,16 @@ def parse_args(argv=None):
     parser.add_argument("--cold-loads", type=int, default=3,
                         help="full-size cold loads (median), from disk and again with the page cache warm; default 3")
     parser.add_argument("--switches", type=int, default=20, help="adapter switches timed (median); default 20")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (torch.set_num_threads); default: torch's own choice")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads during the tiny-model overhead comparison (default 1: the "
+                             "steadiest ratio on a small shared machine; 0: torch's default). The rest of "
+                             "the run uses torch's default")
     parser.add_argument("--gpu", action="store_true", help="also time SD1.5 size on CUDA (fp16/bf16, torch.compile)")
     parser.add_argument("--compile-mode", default="max-autotune-no-cudagraphs",
                         help="torch.compile mode for --gpu; default max-autotune-no-cudagraphs")
     args = parser.parse_args(argv)
+    if args.threads < 0:
+        parser.error("--threads must be 0 (torch's default) or more")
     for name in ("repeats", "cold_loads", "switches", "size", "steps"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -485,8 +496,6 @@ def main(argv=None) -> int:
 
     from generation.engine.engine import pick_device
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     if load_before is not None and load_before > 0.5:
         log(f"warning: the 1-minute load average is {load_before:.2f} before starting: other processes are "
@@ -506,6 +515,7 @@ def main(argv=None) -> int:
         python_version=platform.python_version(),
         cpu_count=os.cpu_count(),
         torch_threads=torch.get_num_threads(),
+        overhead_torch_threads=args.threads or torch.get_num_threads(),
         load_average_before=None if load_before is None else round(load_before, 2),
         width=args.size, height=args.size, steps=args.steps, guidance=GUIDANCE,
         repeats=args.repeats, warmup=args.warmup,
@@ -513,7 +523,12 @@ def main(argv=None) -> int:
         switches=None if args.skip_full_size else args.switches,
     )
     models_dir = args.models_dir
-    result.update(bench_overhead(models_dir, args.size, args.size, args.steps, args.repeats, args.warmup))
+    default_threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads or default_threads)
+    try:
+        result.update(bench_overhead(models_dir, args.size, args.size, args.steps, args.repeats, args.warmup))
+    finally:
+        torch.set_num_threads(default_threads)
     if not args.skip_full_size:
         result.update(bench_full_size(models_dir, args.cold_loads, args.switches))
     result["gpu"] = bench_gpu(models_dir, args.repeats, args.compile_mode) if args.gpu else None

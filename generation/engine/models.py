@@ -6,7 +6,7 @@ small byte-level BPE tokenizer. It is built deterministically, once, so tests, C
 run without downloading anything. Its pictures are noise, and the engine says so.
 
 `sd15-random` is the full-size SD1.5 architecture with random weights: real timings, no real
-pictures. It is built on first use (about 2 GB on disk) and is for benchmarks only.
+pictures. It is built on first use (about 4 GB on disk, fp32, ~30 s) and is for benchmarks only.
 """
 
 from __future__ import annotations

@@ -1,0 +1,20 @@
+"""The benchmark keeps working (its figures are reported in issue notes, never asserted here)."""
+
+import json
+import subprocess
+import sys
+
+from tests.engine.conftest import MODELS_DIR, ROOT
+
+
+def test_the_engine_benchmark_prints_one_json_object_with_its_keys():
+    result = subprocess.run(
+        [sys.executable, "bench/engine.py", "--json", "--skip-full-size", "--repeats", "1", "--warmup", "0",
+         "--size", "64", "--steps", "2", "--models-dir", str(MODELS_DIR)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert {"raw_diffusers_s", "engine_s", "engine_overhead_ratio"} <= figures.keys()
+    assert figures["tiny_images_max_pixel_difference"] == 0  # the engine did the same work as diffusers
+    assert figures["gpu"] is None
