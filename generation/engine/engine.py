@@ -152,12 +152,10 @@ class Engine:
         for pipe in self.pipelines:
             pipe.set_progress_bar_config(disable=True)
         self._savers_on = False
-        if self.options.cpu_offload and self.device.type == "cuda":
-            self._enable_savers()
-        else:
+        offload = self.options.cpu_offload and self.device.type == "cuda"
+        if not offload:
             self.text_pipe.to(self.device)
-            if self.options.attention_slicing or self.options.vae_tiling:
-                self._enable_savers(slicing=self.options.attention_slicing, tiling=self.options.vae_tiling)
+        self._enable_savers(slicing=self.options.attention_slicing, tiling=self.options.vae_tiling, offload=offload)
         self.load_seconds = time.perf_counter() - started
         self._adapters: OrderedDict[str, Path] = OrderedDict()
         self.vae_scale = self.text_pipe.vae_scale_factor
@@ -463,12 +461,11 @@ class Engine:
             if self._savers_on or self.device.type != "cuda":
                 raise EngineError("Out of GPU memory even with the memory savers on; try a smaller size.")
             torch.cuda.empty_cache()
-            self._enable_savers()
+            self._enable_savers(slicing=True, tiling=True, offload=True)
             notes.append("The GPU ran out of memory; this picture was made again with memory savers on (slower).")
             return run(), tokens, notes
 
-    def _enable_savers(self, slicing=True, tiling=True, offload=None):
-        offload = self.device.type == "cuda" if offload is None else offload
+    def _enable_savers(self, *, slicing: bool, tiling: bool, offload: bool):
         for pipe in self.pipelines:
             if slicing:
                 pipe.enable_attention_slicing()

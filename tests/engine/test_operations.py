@@ -149,3 +149,13 @@ def test_compose_returns_the_final_picture_and_each_stage(engine, lora_files):
     assert [label for label, _ in result.intermediates] == ["scene", "person 1: ana", "person 2: juan"]
     assert [u.step for u in updates] == list(range(1, 4 + 3 + 3 + 1)) and updates[-1].total == 10
     assert result.parameters["operation"] == "compose" and [p["adapter"] for p in result.parameters["people"]] == ["ana", "juan"]
+
+
+def test_the_memory_savers_make_the_same_kind_of_picture():
+    from generation.engine import Engine, EngineOptions
+    from tests.engine.conftest import MODELS_DIR
+
+    saver = Engine(EngineOptions(base_model="tiny", models_dir=MODELS_DIR, attention_slicing=True, vae_tiling=True))
+    assert saver.text_pipe.vae.use_tiling
+    result = saver.txt2img("a harbour", width=64, height=64, steps=3, seed=4)
+    assert result.image.size == (64, 64) and result.notes == []
