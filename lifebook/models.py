@@ -10,6 +10,7 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from . import positions
@@ -30,7 +31,10 @@ def patient_file_path(patient_id, folder: str, extension: str) -> str:
 class Patient(models.Model):
     name = models.CharField(max_length=200, help_text="Full name, as it should appear in captions.")
     preferred_name = models.CharField(max_length=100, blank=True, help_text="What they like to be called.")
-    birth_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    birth_year = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1880), MaxValueValidator(2100)],
+        help_text="For example 1944.",
+    )
     notes = models.TextField(blank=True, help_text="Anything the care team should know. Never shown in the book.")
     # Consent to use their photos (health data): who recorded it and when.
     photo_consent_by = models.ForeignKey(
@@ -49,6 +53,7 @@ class Patient(models.Model):
             models.CheckConstraint(
                 condition=models.Q(birth_year__isnull=True) | models.Q(birth_year__gte=1880, birth_year__lte=2100),
                 name="patient_birth_year_plausible",
+                violation_error_message="The birth year must be between 1880 and 2100.",
             ),
         ]
 

@@ -48,3 +48,9 @@ def test_the_database_comes_from_database_url(tmp_path):
     result = _manage("shell", "--no-imports", "-c", code, tmp_path=tmp_path,
                      env_overrides={"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/x"})
     assert result.stdout.strip() == "django.db.backends.postgresql"
+
+
+def test_models_and_migrations_agree():
+    from django.core.management import call_command
+
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)  # exits non-zero when one is missing

@@ -128,3 +128,28 @@ def test_an_oversized_request_is_refused_with_a_clear_page(client, owner, settin
     response = client.post(reverse("patient_create"), {"name": "x" * 2000})
     assert response.status_code == 413 and b"Nothing was saved" in response.content
     assert not Patient.objects.exists()
+
+
+def test_an_implausible_birth_year_is_a_form_error_not_a_500(client, owner):
+    client.force_login(owner)
+    response = client.post(reverse("patient_create"), {"name": "Carmen", "birth_year": "1066"})
+    assert response.status_code == 200 and "patient_birth_year_plausible" not in response.content.decode()
+    assert "1880" in response.context["form"].errors["birth_year"][0] and not Patient.objects.exists()
+
+
+def test_a_forgotten_password_can_be_reset_by_email(client, owner, settings):
+    import re
+
+    from django.core import mail
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    response = client.post(reverse("password_reset"), {"email": owner.email})
+    assert response.status_code == 302 and len(mail.outbox) == 1
+    link = re.search(r"http://testserver(/accounts/reset/\S+/)", mail.outbox[0].body)[1]
+    form_page = client.get(link, follow=True)
+    assert form_page.status_code == 200 and "validlink" in form_page.context and form_page.context["validlink"]
+    done = client.post(form_page.redirect_chain[-1][0], {"new_password1": "a-brand-new-password-9",
+                                                         "new_password2": "a-brand-new-password-9"})
+    assert done.status_code == 302
+    owner.refresh_from_db()
+    assert owner.check_password("a-brand-new-password-9")
