@@ -20,7 +20,7 @@ Measured in one run:
   mmaps safetensors, so from_pretrained alone returns before reading the weights), with the
   model's files dropped from the page cache first; cold_load_warm_cache_s is the same with them
   cached. An adapter switch is what the engine pays per call on a warm base model
-  (Engine._activate between two resident LoRAs). Target: speedup >= 50.
+  (Engine.activate_adapters between two resident LoRAs). Target: speedup >= 50.
 * gpu (only with --gpu): seconds per 512x512 image at 25 steps, CFG 7.5, fp16 and bf16, each with
   and without torch.compile of the UNet.
 """
@@ -49,7 +49,7 @@ LORA_RANK, LORA_ALPHA = 16, 32
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 # Not "a"/"b": diffusers filters its "missing keys" warning with `adapter_name in key`, so one-letter
 # ids make it print a long, spurious list of the other adapter's keys on load.
-ADAPTER_IDS = {"a": "subject_a", "b": "subject_b"}
+ADAPTERS = ("subject_a", "subject_b")
 GPU_SIZE, GPU_STEPS, GPU_GUIDANCE = 512, 25, 7.5
 
 
@@ -219,7 +219,7 @@ def make_loras(unet, folder: Path) -> dict[str, Path]:
     from generation.engine.lora_formats import save_diffusers_lora
 
     paths = {}
-    for index, name in enumerate(("a", "b")):
+    for index, name in enumerate(ADAPTERS):
         torch.manual_seed(1000 + index)
         config = LoraConfig(r=LORA_RANK, lora_alpha=LORA_ALPHA, target_modules=LORA_TARGETS, init_lora_weights=False)
         adapter_name = f"bench_{name}"
@@ -227,7 +227,7 @@ def make_loras(unet, folder: Path) -> dict[str, Path]:
         state = get_peft_model_state_dict(unet, adapter_name=adapter_name)
         state = {key: value.detach().clone() for key, value in state.items()}
         unet.delete_adapters(adapter_name)
-        path = folder / f"sd15-random-lora-{name}.safetensors"
+        path = folder / f"sd15-random-{name}.safetensors"
         save_diffusers_lora(state, path, rank=LORA_RANK, alpha=LORA_ALPHA, target_modules=LORA_TARGETS)
         paths[name] = path
     return paths
@@ -315,20 +315,20 @@ def bench_full_size(models_dir: Path, cold_loads: int, switches: int) -> dict:
     log("sd15-random: starting a warm engine")
     engine = Engine(EngineOptions(base_model="sd15-random", models_dir=models_dir))
     first_loads = {}
-    for name in ("a", "b"):
+    for name in ADAPTERS:
         started = time.perf_counter()
-        engine.load_adapter(ADAPTER_IDS[name], loras[name])
+        engine.load_adapter(name, loras[name])
         first_loads[name] = time.perf_counter() - started
         log(f"sd15-random: first load of adapter {name!r}: {first_loads[name]:.3f} s")
 
-    for name in ("a", "b"):  # warm-up of the switch path itself
-        engine._activate([Adapter(ADAPTER_IDS[name], 1.0)])
+    for name in ADAPTERS:  # warm-up of the switch path itself
+        engine.activate_adapters([Adapter(name, 1.0)])
     switch_times = []
     for i in range(switches):
-        name = ADAPTER_IDS["a" if i % 2 else "b"]
+        name = ADAPTERS[(i + 1) % 2]
         sync(device)
         started = time.perf_counter()
-        engine._activate([Adapter(name, 1.0)])  # what every txt2img/img2img/inpaint call does
+        engine.activate_adapters([Adapter(name, 1.0)])  # what every txt2img/img2img/inpaint call does
         sync(device)
         switch_times.append(time.perf_counter() - started)
         if engine.active_adapters() != [name]:
@@ -340,7 +340,7 @@ def bench_full_size(models_dir: Path, cold_loads: int, switches: int) -> dict:
         times = []
         for i in range(switches):
             started = time.perf_counter()
-            call(ADAPTER_IDS["a" if i % 2 else "b"])
+            call(ADAPTERS[(i + 1) % 2])
             times.append(time.perf_counter() - started)
         return round(median(times) * 1000, 3)
 
@@ -365,7 +365,7 @@ def bench_full_size(models_dir: Path, cold_loads: int, switches: int) -> dict:
         adapter_switch_breakdown=breakdown,
         full_size_model="sd15-random",
         lora=dict(rank=LORA_RANK, alpha=LORA_ALPHA, target_modules=LORA_TARGETS,
-                  file_mb=round(loras["a"].stat().st_size / 2**20, 2)),
+                  file_mb=round(loras[ADAPTERS[0]].stat().st_size / 2**20, 2)),
     )
     if built_s is not None:
         result["sd15_random_build_s"] = round(built_s, 1)
@@ -491,19 +491,15 @@ def main(argv=None) -> int:
         return 2
 
     import diffusers
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
 
     from generation.engine.engine import pick_device
+    from generation.engine.logs import quiet_library_logs
 
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     if load_before is not None and load_before > 0.5:
         log(f"warning: the 1-minute load average is {load_before:.2f} before starting: other processes are "
             "using the CPU, so the timings may be noisy (torch's threads wait on each other)")
-    diffusers_logging.set_verbosity_error()
-    diffusers_logging.disable_progress_bar()
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
+    quiet_library_logs()
 
     started = time.perf_counter()
     device, dtype = pick_device(None, None)

@@ -87,7 +87,9 @@ def test_make_runs_processes_serve_the_demo_book_and_consume_the_queue(tmp_path)
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', opener.open(f"{base}/accounts/login/").read().decode())[1]
-        form = urllib.parse.urlencode({"username": "demo-caregiver", "password": "remember-1944",
+        from django.conf import settings
+
+        form = urllib.parse.urlencode({"username": "demo-caregiver", "password": settings.LIFEBOOK_DEMO_PASSWORD,
                                        "csrfmiddlewaretoken": token}).encode()
         dashboard = opener.open(urllib.request.Request(f"{base}/accounts/login/", data=form,
                                                        headers={"Referer": f"{base}/accounts/login/"})).read().decode()

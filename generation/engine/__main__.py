@@ -20,6 +20,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from . import Adapter, Cancelled, Engine, EngineError, EngineInputError, EngineOptions, PersonRegion
+from .logs import quiet_library_logs
 
 
 def _adapter(spec: str) -> Adapter:
@@ -113,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _quiet_libraries()
+    quiet_library_logs()
     options = EngineOptions.from_env(**{
         key: value for key, value in dict(
             base_model=args.model, models_dir=Path(args.models_dir) if args.models_dir else None,
@@ -170,21 +171,6 @@ def _run(engine: Engine, args):
     people = [PersonRegion(a, prompt, box=box)
               for a, prompt, box in zip(args.person_adapter, args.person_prompt, args.person_box)]
     return engine.compose(args.prompt, people, scene_adapters=args.scene_adapter, **common)
-
-
-def _quiet_libraries():
-    """A person at a terminal wants our progress bar, not the libraries' loading chatter."""
-    import warnings
-
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    diffusers_logging.set_verbosity_error()
-    diffusers_logging.disable_progress_bar()
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=".*torchvision.*")
 
 
 class _ProgressBar:

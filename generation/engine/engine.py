@@ -207,8 +207,9 @@ class Engine:
             ) from exc
         self._adapters[adapter.id] = path
 
-    def _activate(self, adapters) -> dict[str, float]:
-        """Make exactly these adapters active, at these weights; return what the UNet reports."""
+    def activate_adapters(self, adapters) -> dict[str, float]:
+        """Make exactly these adapters active, at these weights (loading any not resident); every
+        operation calls this first. Returns {id: weight}; raises if the UNet reports anything else."""
         adapters = list(adapters)
         ids = [a.id for a in adapters]
         if len(set(ids)) != len(ids):
@@ -252,7 +253,7 @@ class Engine:
         _check_common(prompt, steps, guidance, num_images, seed)
         _check_size(width, height)
         seeds = _seeds(seed, num_images)
-        active = self._activate(adapters)
+        active = self.activate_adapters(adapters)
         call = dict(num_inference_steps=steps, guidance_scale=guidance, width=width, height=height)
         images, tokens, notes = self._run(self.text_pipe, "picture", prompt, negative_prompt, seeds, call,
                                           total=steps, progress=progress, cancel=cancel)
@@ -270,7 +271,7 @@ class Engine:
         _check_strength(strength, steps)
         width, height = _size_for(image, width, height, "picture")
         seeds = _seeds(seed, num_images)
-        active = self._activate(adapters)
+        active = self.activate_adapters(adapters)
         source = image.convert("RGB").resize((width, height), Image.LANCZOS)
         call = dict(image=source, strength=strength, num_inference_steps=steps, guidance_scale=guidance)
         images, tokens, notes = self._run(self.image_pipe, "picture", prompt, negative_prompt, seeds, call,
@@ -321,7 +322,7 @@ class Engine:
             work_image = im.fill_masked(work_image, work_hard)
 
         seeds = _seeds(seed, num_images)
-        active = self._activate(adapters)
+        active = self.activate_adapters(adapters)
         image_latents, masked_latents = self._inpaint_latents(work_image, work_hard, masked_content, seeds)
         call = dict(image=image_latents, mask_image=work_soft, masked_image_latents=masked_latents,
                     strength=strength, num_inference_steps=steps, guidance_scale=guidance,
