@@ -33,6 +33,7 @@ test: install
 # Engine speed, as ratios against baselines measured in the same run (bench/README.md).
 bench: install
 	$(BIN)/python bench/engine.py --json
+	$(BIN)/python bench/training.py --json
 
 # A GPU worker on another host (see README, "Production").
 worker: install

@@ -8,6 +8,8 @@ Examples:
       --person-adapter ana=ana.safetensors --person-prompt "a photo of Ana" --person-box 0,0,256,512 \\
       --person-adapter juan=juan.safetensors --person-prompt "a photo of Juan" --person-box 256,0,512,512 \\
       --out beach.png
+  python -m generation.engine train --photos photos/juan --token sqgkhoju --class-word man \\
+      --out var/train/juan            (run it again with the same --out to resume)
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from PIL import Image, UnidentifiedImageError
 
 from . import Adapter, Cancelled, Engine, EngineError, EngineInputError, EngineOptions, PersonRegion
 from .logs import quiet_library_logs
+from .photos import load_photo_folder
+from .training import STEPS_PER_PHOTO, Trainer, TrainingOptions, default_steps
 
 
 def _adapter(spec: str) -> Adapter:
@@ -53,14 +57,15 @@ def _image(path: str) -> Image.Image:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    model = common.add_argument_group("model")
+    model_args = argparse.ArgumentParser(add_help=False)
+    model = model_args.add_argument_group("model")
     model.add_argument("--model", help="tiny (default, a demo model), sd15-random, a diffusers folder or a "
                                         ".safetensors/.ckpt file; default $LIFEBOOK_BASE_MODEL")
     model.add_argument("--models-dir", help="where built-in models are built (default $LIFEBOOK_MODELS_DIR or var/models)")
     model.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     model.add_argument("--precision", choices=["fp16", "bf16", "fp32"], help="default: fp16 on a GPU, fp32 on CPU")
     model.add_argument("--low-memory", action="store_true", help="attention slicing, VAE tiling and CPU offload")
+    common = argparse.ArgumentParser(add_help=False, parents=[model_args])
     gen = common.add_argument_group("picture")
     gen.add_argument("--prompt", required=True, help="what the picture shows")
     gen.add_argument("--negative", default="", help="what it should not show")
@@ -108,7 +113,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--person-box", action="append", type=_box, default=[], metavar="L,T,R,B",
                    help="one per --person-adapter, in order")
     p.add_argument("--keep-stages", action="store_true", help="also save the scene and each step (NAME_stage_N.png)")
+    add_train_parser(commands, model_args)
     return parser
+
+
+def add_train_parser(commands, model_args):
+    defaults = TrainingOptions()
+    p = commands.add_parser("train", parents=[model_args], help="train a subject's adapter from its photos",
+                            description="Train a LoRA adapter for one subject. Run it again with the same --out "
+                                        "to resume from the last checkpoint.")
+    p.add_argument("--photos", required=True, type=Path, help="a folder of about 10 varied photos (jpg, png, webp)")
+    p.add_argument("--token", required=True, help="a made-up word that will name the subject, e.g. sqgkhoju")
+    p.add_argument("--class-word", required=True, help="what the subject is: man, woman, dog, church...")
+    p.add_argument("--kind", choices=["person", "place", "pet", "object", "style"], default="person",
+                   help="people's photos are cropped around the face (default person)")
+    p.add_argument("--out", required=True, type=Path, help="the training folder (checkpoints, samples, the adapter)")
+    p.add_argument("--steps", type=int, help=f"default: {STEPS_PER_PHOTO} per photo ({default_steps(10)} for 10)")
+    p.add_argument("--resolution", type=int, default=defaults.resolution)
+    p.add_argument("--rank", type=int, default=defaults.rank)
+    p.add_argument("--alpha", type=float, default=defaults.alpha)
+    p.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    p.add_argument("--keep-states", type=int, default=defaults.keep_states,
+                   help="how many resumable states to keep (every checkpoint keeps its weights and samples)")
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--snr-gamma", type=float, help="Min-SNR loss weighting, e.g. 5")
+    p.add_argument("--train-text-encoder", action="store_true", help="also train a LoRA on the text encoder")
+    p.add_argument("--prior-preservation", action="store_true", help="keep the class word's meaning with base-model pictures")
+    p.add_argument("--class-images", type=int, default=defaults.class_images)
+    p.add_argument("--gradient-checkpointing", action="store_true", help="less GPU memory, slower steps")
+    p.add_argument("--no-8bit-adam", action="store_true", help="plain AdamW even where bitsandbytes is there")
+    p.add_argument("--sample-steps", type=int, default=defaults.sample_steps)
+    p.add_argument("--kohya", action="store_true", help="also export the adapter in kohya's format (A1111, ComfyUI)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def main(argv=None) -> int:
@@ -121,6 +159,8 @@ def main(argv=None) -> int:
             device=args.device, precision=args.precision,
         ).items() if value is not None
     }, **({"attention_slicing": True, "vae_tiling": True, "cpu_offload": True} if args.low_memory else {}))
+    if args.command == "train":
+        return _train(args, options)
     try:
         engine = Engine(options)
         result = _run(engine, args)
@@ -171,6 +211,62 @@ def _run(engine: Engine, args):
     people = [PersonRegion(a, prompt, box=box)
               for a, prompt, box in zip(args.person_adapter, args.person_prompt, args.person_box)]
     return engine.compose(args.prompt, people, scene_adapters=args.scene_adapter, **common)
+
+
+def _train(args, engine_options) -> int:
+    options = TrainingOptions(
+        steps=args.steps, resolution=args.resolution, rank=args.rank, alpha=args.alpha,
+        learning_rate=args.learning_rate, batch_size=args.batch_size, checkpoint_every=args.checkpoint_every,
+        keep_states=args.keep_states, seed=args.seed, snr_gamma=args.snr_gamma,
+        train_text_encoder=args.train_text_encoder, prior_preservation=args.prior_preservation,
+        class_images=args.class_images, gradient_checkpointing=args.gradient_checkpointing,
+        use_8bit_adam=False if args.no_8bit_adam else None, sample_steps=args.sample_steps, export_kohya=args.kohya,
+    )
+    bar = None if args.quiet else _TrainingBar()
+    try:
+        photos = load_photo_folder(args.photos)
+        trainer = Trainer(engine_options)
+        result = trainer.train(photos, token=args.token, class_word=args.class_word, is_person=args.kind == "person",
+                               out_dir=args.out, options=options, progress=bar)
+    except EngineInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Cancelled:
+        print("cancelled", file=sys.stderr)
+        return 130
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    report = result.prepared.report
+    for photo in report.photos:
+        for problem in photo.problems:
+            print(f"Photo {photo.name}: {problem.message}")
+    for problem in report.problems:
+        print(f"Photos: {problem.message}")
+    if result.resumed_from:
+        print(f"Resumed from step {result.resumed_from}.")
+    for checkpoint in result.checkpoints:
+        print(f"Checkpoint step {checkpoint.step}: {checkpoint.folder} (loss {checkpoint.loss:.4f})")
+    print(f"Saved {result.adapter_path} ({result.size_bytes / 1e6:.1f} MB, {result.steps} steps)")
+    if result.kohya_path:
+        print(f"Saved {result.kohya_path} (kohya format)")
+    if trainer.is_demo_model:
+        print("This is the demo model: it learns nothing useful. Set LIFEBOOK_BASE_MODEL to real SD1.5 weights.")
+    return 0
+
+
+class _TrainingBar:
+    """Training progress on stderr: stage, step, loss and time left; a line per checkpoint."""
+
+    def __call__(self, update):
+        if update.stage == "checkpoint":
+            print(f"\ncheckpoint at step {update.step}", file=sys.stderr, flush=True)
+            return
+        done = update.step / update.total if update.total else 0
+        loss = f"  loss {update.loss:.4f}" if update.loss is not None else ""
+        eta = f"  ~{update.eta_seconds:4.0f}s left" if update.eta_seconds is not None else ""
+        print(f"\r{update.stage:<12} [{'#' * int(done * 30):<30}] {update.step}/{update.total}{loss}{eta}",
+              end="", file=sys.stderr, flush=True)
 
 
 class _ProgressBar:

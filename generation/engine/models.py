@@ -106,18 +106,21 @@ def _tiny_components(tokenizer):
     return unet, vae, text_encoder
 
 
+SD15_UNET_CONFIG = dict(  # Stable Diffusion 1.5's UNet
+    sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
+    block_out_channels=(320, 640, 1280, 1280),
+    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    cross_attention_dim=768, attention_head_dim=8, norm_num_groups=32,
+)
+
+
 def _sd15_components(tokenizer):
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(  # Stable Diffusion 1.5's UNet config
-        sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
-        block_out_channels=(320, 640, 1280, 1280),
-        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=768, attention_head_dim=8, norm_num_groups=32,
-    )
+    unet = UNet2DConditionModel(**SD15_UNET_CONFIG)
     vae = AutoencoderKL(
         in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2, norm_num_groups=32,
         block_out_channels=(128, 256, 512, 512), sample_size=512,
@@ -199,3 +202,20 @@ def load_pipeline(path: Path, dtype: torch.dtype, config_dir: str | None = None)
         raise EngineConfigError(f"{path}: a base model is a diffusers folder or a .safetensors/.ckpt file.")
     pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config, **SCHEDULER_CONFIG)
     return pipe
+
+
+def model_identity(path: Path) -> str:
+    """A short, stable fingerprint of a base model, stored in every adapter trained on it: an adapter
+    only suits the weights it was trained against. Reads configs and file sizes, not gigabytes."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    if path.is_dir():
+        for name in ("model_index.json", "unet/config.json", "text_encoder/config.json", MARKER):
+            if (path / name).exists():
+                digest.update(name.encode() + (path / name).read_bytes())
+        for weights in sorted(path.glob("*/*.safetensors")) + sorted(path.glob("*/*.bin")):
+            digest.update(f"{weights.relative_to(path)}:{weights.stat().st_size}".encode())
+    else:
+        digest.update(f"{path.name}:{path.stat().st_size}".encode())
+    return f"{path.name}-{digest.hexdigest()[:16]}"

@@ -1,6 +1,10 @@
+import re
+import signal
 import subprocess
 import sys
+import time
 
+import numpy as np
 from PIL import Image
 
 from tests.engine.conftest import MODELS_DIR, ROOT
@@ -47,3 +51,52 @@ def test_help_explains_the_commands():
     assert result.returncode == 0
     for command in ("txt2img", "img2img", "inpaint", "compose"):
         assert command in result.stdout
+
+
+def write_photos(folder, count=4):
+    folder.mkdir()
+    for index in range(count):
+        rng = np.random.default_rng(index)
+        base = np.array([(60 * index) % 255, 120, 255 - 50 * index], dtype=np.float32)
+        pixels = np.clip(base + rng.normal(0, 60, (96, 96, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"photo-{index}.png")
+    return folder
+
+
+TRAIN_ARGS = ["--token", "sqgkhoju", "--class-word", "man", "--kind", "object", "--resolution", "64",
+              "--rank", "4", "--checkpoint-every", "10", "--sample-steps", "1", "--models-dir", str(MODELS_DIR)]
+
+
+def test_train_killed_hard_resumes_from_its_last_checkpoint_when_run_again(tmp_path):
+    photos, out = write_photos(tmp_path / "photos"), tmp_path / "out"
+    command = [sys.executable, "-m", "generation.engine", "train", "--photos", str(photos), "--out", str(out),
+               "--steps", "150", *TRAIN_ARGS]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoints" / "step-000010").is_dir():
+            assert process.poll() is None and time.monotonic() < deadline, "no checkpoint was written"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)  # a crash: no clean-up code runs
+    finally:
+        process.wait(timeout=30)
+    assert not (out / "lora.safetensors").exists()
+
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    resumed_from = int(re.search(r"Resumed from step (\d+)\.", result.stdout).group(1))
+    assert resumed_from >= 10 and resumed_from % 10 == 0
+    assert f"Saved {out / 'lora.safetensors'}" in result.stdout
+    assert "150/150" in result.stderr and "loss" in result.stderr  # the progress bar
+
+
+def test_train_reports_photo_problems_and_bad_input_in_plain_words(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run("train", "--photos", str(empty), "--out", str(tmp_path / "out"), "--token", "sqgkhoju",
+                 "--class-word", "man")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ")
+    result = run("train", "--photos", str(write_photos(tmp_path / "photos")), "--out", str(tmp_path / "out"),
+                 "--token", "dog", "--class-word", "man")
+    assert result.returncode == 2 and "already knows" in result.stderr
