@@ -27,6 +27,9 @@ run: migrate
 	@echo "Lifebook: http://127.0.0.1:$(PORT)/  (Ctrl-C stops the web server and the worker)"
 	@DEBUG=1 LIFEBOOK_PORT=$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
 
+# The machine's PostgreSQL and Redis, as .ci/run uses them (the job tests need both); override to taste.
+test: export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/lifebook
+test: export CELERY_BROKER_URL ?= redis://127.0.0.1:6379/0
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

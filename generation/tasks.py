@@ -1,7 +1,8 @@
-"""Celery tasks. They stay thin: load the row, call the engine, record the result.
+"""Celery tasks. They stay thin: the job row says what to do; `generation.runner` does it.
 
-The training and generation tasks arrive with the jobs issue; `ping` lets
-`make run`, the admin and the tests see that a real worker is consuming.
+Queues: `train` (long), `generate` (seconds), `default` (small things), so a training never sits in
+front of a picture. Every task takes only the job's id; a duplicate delivery finds the job already
+claimed and does nothing.
 """
 
 import os
@@ -10,6 +11,27 @@ import socket
 from celery import shared_task
 
 
-@shared_task(name="generation.ping", queue="default", acks_late=False)
+@shared_task(name="generation.ping", acks_late=False)
 def ping(payload: str = "pong") -> dict:
     return {"payload": payload, "worker": f"{socket.gethostname()}:{os.getpid()}"}
+
+
+@shared_task(name="generation.train", ignore_result=True)
+def train(job_id: int) -> str:
+    from .runner import run_training_job
+
+    return run_training_job(job_id)
+
+
+@shared_task(name="generation.generate", ignore_result=True)
+def generate(job_id: int) -> str:
+    from .runner import run_generation_job
+
+    return run_generation_job(job_id)
+
+
+@shared_task(name="generation.sweep", ignore_result=True)
+def sweep() -> dict:
+    from .jobs import sweep as sweep_jobs
+
+    return sweep_jobs()

@@ -170,6 +170,16 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # else is a diffusers folder or a single .safetensors/.ckpt file of SD1.5.
 LIFEBOOK_BASE_MODEL = env("LIFEBOOK_BASE_MODEL", default="tiny")
 LIFEBOOK_MODELS_DIR = Path(env("LIFEBOOK_MODELS_DIR", default=str(VAR_DIR / "models")))
+# Jobs (generation/): see README, "Jobs and workers".
+LIFEBOOK_TRAINING_DIR = Path(env("LIFEBOOK_TRAINING_DIR", default=str(VAR_DIR / "training")))
+LIFEBOOK_HEARTBEAT_SECONDS = env.float("LIFEBOOK_HEARTBEAT_SECONDS", default=0.5)
+LIFEBOOK_JOB_STALE_SECONDS = env.float("LIFEBOOK_JOB_STALE_SECONDS", default=120)
+LIFEBOOK_JOB_MAX_ATTEMPTS = env.int("LIFEBOOK_JOB_MAX_ATTEMPTS", default=3)
+LIFEBOOK_DISPATCH_GRACE_SECONDS = env.float("LIFEBOOK_DISPATCH_GRACE_SECONDS", default=10)
+LIFEBOOK_SWEEP_SECONDS = env.float("LIFEBOOK_SWEEP_SECONDS", default=15)
+LIFEBOOK_CHECKPOINT_RETENTION_DAYS = env.int("LIFEBOOK_CHECKPOINT_RETENTION_DAYS", default=30)
+# Trainer options for every training job, e.g. {"resolution": 256} on a small GPU (JSON).
+LIFEBOOK_TRAINING_OPTIONS = env.json("LIFEBOOK_TRAINING_OPTIONS", default={})
 
 # --- Celery -------------------------------------------------------------------
 # Embedded default: kombu's filesystem transport, a real broker with no server.
@@ -197,6 +207,8 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
     CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Training is long, pictures are seconds: separate queues, so one never waits behind the other.
+CELERY_TASK_ROUTES = {"generation.train": {"queue": "train"}, "generation.generate": {"queue": "generate"}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

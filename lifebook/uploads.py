@@ -86,6 +86,16 @@ def normalise_image(upload, *, min_short_side=MIN_SHORT_SIDE, good_short_side=GO
     return NormalisedImage(name, buffer.getvalue(), width, height, digest, notes)
 
 
+def decode_upload(upload) -> Image.Image:
+    """Size-capped, fully decoded, for sketches and masks drawn in the browser (kept lossless, alpha
+    kept: a mask may be strokes on a transparent canvas). Raises UploadRejected like normalise_image."""
+    name = _display_name(upload)
+    data = _read_capped(upload, name)
+    if data[:512].lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<":
+        raise UploadRejected(name, f"it is a drawing or web file (such as SVG), not a picture. Use {ALLOWED_FORMATS_TEXT}.")
+    return _decode(data, name)
+
+
 def _display_name(upload) -> str:
     name = os.path.basename(str(getattr(upload, "name", "") or "")).strip()
     return (name or "The file")[:200]

@@ -111,15 +111,6 @@ class TrainingOptions:
             raise EngineInputError(f"snr_gamma must be above 0 (5.0 is usual) or None, not {self.snr_gamma!r}.")
 
 
-@dataclass(frozen=True)
-class TrainingProgress:
-    stage: str  # "class images", "caching", "training", "checkpoint"
-    step: int
-    total: int
-    loss: float | None = None  # mean of the last few steps
-    eta_seconds: float | None = None
-
-
 @dataclass
 class Checkpoint:
     step: int
@@ -148,6 +139,16 @@ class TrainingResult:
     resumed_from: int | None
     losses: list[float] = field(default_factory=list)  # per step, of this run
     metadata: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    stage: str  # "class images", "caching", "training", "saving checkpoint", "checkpoint" (saved)
+    step: int
+    total: int
+    loss: float | None = None  # mean of the last few steps
+    eta_seconds: float | None = None
+    checkpoint: Checkpoint | None = None  # with stage "checkpoint": the one just written
 
 
 ProgressCallback = Callable[[TrainingProgress], None]
@@ -414,6 +415,8 @@ class _Run:
                 checkpoints = [c for c in checkpoints if c.step != step]
                 checkpoints.append(self.save_checkpoint(step, optimizer, optimizer_name, scaler))
                 self.prune_states(checkpoints)
+                self.progress(TrainingProgress("checkpoint", step, self.total, _recent_mean(self.losses),
+                                               checkpoint=checkpoints[-1]))
         return self.finish(checkpoints, optimizer_name)
 
     def loss(self, latents, text, *, prior: bool):
@@ -471,7 +474,7 @@ class _Run:
 
     def save_checkpoint(self, step, optimizer, optimizer_name, scaler) -> Checkpoint:
         """Written into a `.partial` folder and renamed, so a crash never leaves half a checkpoint."""
-        self.progress(TrainingProgress("checkpoint", step, self.total, _recent_mean(self.losses)))
+        self.progress(TrainingProgress("saving checkpoint", step, self.total, _recent_mean(self.losses)))
         final = self.out_dir / "checkpoints" / f"step-{step:06d}"
         partial = final.with_name(final.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)

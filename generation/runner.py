@@ -1,0 +1,372 @@
+"""The worker side of a job: claim the row, run the engine, store the files, finish the row.
+
+Runs inside a Celery worker process. The engine and the trainer are created on first use in that
+process (CUDA is never touched in a parent that forks) and kept for the next job, with the engine's
+LRU of adapters. Every write to a job row is conditional on this worker's claim (`run_token`), so
+after the sweeper has handed a job to another worker, this one can no longer change it.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import close_old_connections, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from PIL import Image
+
+from lifebook.models import MemoryImage, patient_file_path
+
+from . import jobs
+from .engine import Adapter, Cancelled, EngineError, EngineInputError, EngineOptions, PersonRegion
+from .models import GenerationJob, JobState, TrainingCheckpoint, TrainingJob
+from .planning import NEGATIVE_PROMPT, adapter_for, person_boxes, plan_for
+
+log = logging.getLogger(__name__)
+_engine = None
+_trainer = None
+
+
+def engine_options() -> EngineOptions:
+    return EngineOptions.from_env(base_model=settings.LIFEBOOK_BASE_MODEL,
+                                  models_dir=Path(settings.LIFEBOOK_MODELS_DIR))
+
+
+def get_engine():
+    global _engine
+    if _engine is None:
+        from .engine import Engine
+        from .engine.logs import quiet_library_logs
+
+        quiet_library_logs()
+        _engine = Engine(engine_options())
+    return _engine
+
+
+def get_trainer():
+    global _trainer
+    if _trainer is None:
+        from .engine.logs import quiet_library_logs
+        from .engine.training import Trainer
+
+        quiet_library_logs()
+        _trainer = Trainer(engine_options())
+    return _trainer
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class LostClaim(Exception):
+    """The job was given to another worker (or finished) while this one ran it."""
+
+
+class Heartbeat(threading.Thread):
+    """Beside the work: every `interval` seconds, prove this worker is alive, write the latest progress,
+    and read the cancel flag. So a cancel is seen within a second, and the GPU loop never waits on
+    the database."""
+
+    def __init__(self, job, interval: float | None = None):
+        super().__init__(daemon=True, name=f"heartbeat-{job.pk}")
+        self.model, self.pk, self.token = type(job), job.pk, job.run_token
+        self.interval = interval or settings.LIFEBOOK_HEARTBEAT_SECONDS
+        self.progress: dict = {}
+        self.cancelled = threading.Event()
+        self.lost = threading.Event()
+        self._finished = threading.Event()
+        self._lock = threading.Lock()
+
+    def report(self, **fields) -> None:
+        with self._lock:
+            self.progress.update(fields)
+
+    def should_stop(self) -> bool:
+        return self.cancelled.is_set() or self.lost.is_set()
+
+    def run(self) -> None:
+        try:
+            while not self._finished.wait(self.interval):
+                self.beat()
+        finally:
+            connection.close()  # this thread's own connection
+
+    def beat(self) -> None:
+        with self._lock:
+            fields, self.progress = self.progress, {}
+        try:
+            updated = self.model.objects.filter(pk=self.pk, state=JobState.RUNNING, run_token=self.token).update(
+                heartbeat_at=timezone.now(), **fields)
+            if not updated:
+                self.lost.set()
+            elif self.model.objects.filter(pk=self.pk, cancel_requested=True).exists():
+                self.cancelled.set()
+        except Exception:  # the database away for a moment: try again next beat
+            log.exception("Heartbeat for %s %s failed", self.model.__name__, self.pk)
+            with self._lock:
+                self.progress = {**fields, **self.progress}
+
+    def stop(self) -> None:
+        self._finished.set()
+        self.join(timeout=10)
+        self.beat()  # the last progress
+
+
+def claim(model, job_id):
+    """queued -> running, only if still queued: a duplicate message, or a second worker, gets None."""
+    close_old_connections()
+    token = uuid.uuid4()
+    now = timezone.now()
+    if not model.objects.filter(pk=job_id, state=JobState.QUEUED, cancel_requested=False).update(
+            state=JobState.RUNNING, run_token=token, worker=worker_name(), started_at=now, heartbeat_at=now,
+            attempts=F("attempts") + 1, error=""):
+        return None
+    return model.objects.get(pk=job_id)
+
+
+def finish(job, state, **fields) -> bool:
+    """running -> a final state, only while this worker's claim holds."""
+    return bool(type(job).objects.filter(pk=job.pk, state=JobState.RUNNING, run_token=job.run_token).update(
+        state=state, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields))
+
+
+def _fail(job, exc) -> None:
+    if isinstance(exc, EngineInputError):
+        message = str(exc)
+    else:
+        log.exception("%s %s failed", type(job).__name__, job.pk)
+        message = (f"The picture worker hit an unexpected problem ({type(exc).__name__}). "
+                   "An administrator can see the details in the worker's log and retry it.")
+    finish(job, JobState.FAILED, error=message)
+
+
+# --- training -------------------------------------------------------------------
+
+
+def run_training_job(job_id: int) -> str:
+    job = claim(TrainingJob, job_id)
+    if job is None:
+        return "not claimed"
+    heartbeat = Heartbeat(job)
+    heartbeat.start()
+    folder = jobs.training_dir(job)
+    try:
+        from .engine.training import TrainingOptions
+
+        trainer = get_trainer()
+        subject = job.subject
+        photos = []
+        for photo in subject.photos.all():
+            with photo.image.open("rb") as handle, Image.open(handle) as image:
+                photos.append((f"photo-{photo.pk}.jpg", image.convert("RGB")))
+
+        def progress(update):
+            if update.stage == "checkpoint":
+                store_checkpoint(job, update.checkpoint)
+            heartbeat.report(step=update.step, total_steps=update.total, stage=update.stage,
+                             loss=update.loss, eta_seconds=update.eta_seconds)
+
+        options = TrainingOptions(**settings.LIFEBOOK_TRAINING_OPTIONS, **job.parameters)
+        result = trainer.train(photos, token=subject.token, class_word=subject.class_word,
+                               is_person=subject.kind == subject.Kind.PERSON, out_dir=folder, options=options,
+                               progress=progress, cancel=heartbeat.should_stop)
+        final = store_checkpoint(job, result.checkpoints[-1])
+        TrainingJob.objects.filter(pk=job.pk, run_token=job.run_token).update(
+            photo_report=result.prepared.report.to_dict(), resumed_from_step=result.resumed_from)
+    except Cancelled:
+        heartbeat.stop()
+        if heartbeat.lost.is_set():
+            return "lost"
+        if finish(job, JobState.CANCELLED):
+            jobs.cleanup_cancelled(job)
+        return "cancelled"
+    except Exception as exc:
+        heartbeat.stop()
+        _fail(job, exc)
+        return "failed"
+    heartbeat.stop()
+    done = finish(job, JobState.SUCCEEDED, chosen_checkpoint=final, chosen_at=timezone.now(),
+                  adapter=final.adapter.name, adapter_size=result.size_bytes, step=result.steps,
+                  total_steps=result.steps, stage="done")
+    if done:
+        shutil.rmtree(folder, ignore_errors=True)  # the resumable states; weights and samples are stored
+    return "succeeded" if done else "lost"
+
+
+def store_checkpoint(job: TrainingJob, checkpoint) -> TrainingCheckpoint:
+    """Copy a checkpoint's adapter and samples into storage (once: a resumed run finds it there)."""
+    existing = TrainingCheckpoint.objects.filter(job=job, step=checkpoint.step).first()
+    if existing:
+        return existing
+    folder = f"subjects/{job.subject_id}/adapters"
+    saved = []
+    try:
+        for sample in checkpoint.samples:
+            saved.append(default_storage.save(patient_file_path(job.subject.patient_id, folder, "png"),
+                                              ContentFile(sample.read_bytes())))
+        row = TrainingCheckpoint(job=job, step=checkpoint.step, loss=checkpoint.loss, samples=saved)
+        row.adapter.save("lora.safetensors", ContentFile(checkpoint.lora_path.read_bytes()), save=False)
+        saved.append(row.adapter.name)
+        row.save()
+    except Exception:
+        for name in saved:
+            default_storage.delete(name)
+        raise
+    return row
+
+
+# --- generation -------------------------------------------------------------------
+
+
+def run_generation_job(job_id: int) -> str:
+    job = claim(GenerationJob, job_id)
+    if job is None:
+        return "not claimed"
+    heartbeat = Heartbeat(job)
+    heartbeat.start()
+    try:
+        engine = get_engine()
+
+        def progress(update):
+            heartbeat.report(step=update.step, total_steps=update.total, stage=update.stage,
+                             preview=_data_url(update.preview))
+
+        result = generate(engine, job, progress=progress, cancel=heartbeat.should_stop)
+    except Cancelled:
+        heartbeat.stop()
+        if heartbeat.lost.is_set():
+            return "lost"
+        finish(job, JobState.CANCELLED)
+        return "cancelled"
+    except Exception as exc:
+        heartbeat.stop()
+        _fail(job, exc)
+        return "failed"
+    heartbeat.stop()
+    return "succeeded" if store_results(job, result) else "lost"
+
+
+def generate(engine, job: GenerationJob, *, progress, cancel):
+    """The memory, its subjects and the job's settings, as one engine call."""
+    plan = plan_for(job.memory)
+    p = dict(job.parameters)
+    extra = p.pop("prompt", "")
+    num_images = p.pop("num_images", 1)
+    common = dict(negative_prompt=NEGATIVE_PROMPT, progress=progress, cancel=cancel, **p)
+    adapters = [Adapter(x.checkpoint.engine_adapter_id, 1.0, _local(x.checkpoint.adapter))
+                for x in plan.people + plan.others if x.checkpoint]
+    if job.kind == GenerationJob.Kind.COMPOSE:
+        if not plan.uses_compose:
+            raise EngineInputError("This memory no longer has two trained people; make the picture from the description.")
+        width, height = p.get("width", 512), p.get("height", 512)
+        people = [PersonRegion(Adapter(x.checkpoint.engine_adapter_id, 1.0, _local(x.checkpoint.adapter)),
+                               f"a photo of {x.phrase}, {plan.scene}", box=box)
+                  for x, box in zip(plan.people, person_boxes(len(plan.people), width, height))]
+        scene = [a for a in adapters if a.id not in {person.adapter.id for person in people}]
+        seed = common.pop("seed", None)
+        results = [engine.compose(plan.scene_prompt(extra), people, scene_adapters=scene,
+                                  seed=None if seed is None else seed + i, **common) for i in range(num_images)]
+        return _merge(results)
+    if job.kind == GenerationJob.Kind.TXT2IMG:
+        return engine.txt2img(plan.prompt(extra), adapters=adapters, num_images=num_images, **common)
+    if job.kind == GenerationJob.Kind.IMG2IMG:
+        source = _open(job.source_file) if job.source_file else _open(job.source_image.image)
+        size = dict(width=p.get("width") or _eighths(source.width), height=p.get("height") or _eighths(source.height))
+        common.update(size)
+        return engine.img2img(source, plan.prompt(extra), adapters=adapters, num_images=num_images, **common)
+    # inpaint: only the chosen subject's adapter, and a prompt naming only them
+    picture, mask = _open(job.source_image.image), _open(job.mask_file).convert("L")
+    subject_adapters, prompt = [], f"a photo of {plan.scene}"
+    if job.inpaint_subject:
+        checkpoint = adapter_for(job.inpaint_subject)
+        if checkpoint:
+            subject_adapters = [Adapter(checkpoint.engine_adapter_id, 1.0, _local(checkpoint.adapter))]
+            prompt = f"a photo of {job.inpaint_subject.token} {job.inpaint_subject.class_word}, {plan.scene}"
+        else:
+            prompt = f"a photo of a {job.inpaint_subject.class_word}, {plan.scene}"
+    if extra:
+        prompt = f"{prompt}, {extra}"
+    width, height = _eighths(picture.width), _eighths(picture.height)
+    common.setdefault("width", width)
+    common.setdefault("height", height)
+    return engine.inpaint(picture, mask, prompt, adapters=subject_adapters, only_masked=True,
+                          num_images=num_images, **common)
+
+
+def store_results(job: GenerationJob, result) -> bool:
+    """Files first, then rows and the state change in one transaction: exactly one set of results, or none."""
+    source = {GenerationJob.Kind.IMG2IMG: MemoryImage.Source.FROM_SKETCH,
+              GenerationJob.Kind.INPAINT: MemoryImage.Source.INPAINTED}.get(job.kind, MemoryImage.Source.GENERATED)
+    rows = []
+    for index, (picture, seed) in enumerate(zip(result.images, result.seeds)):
+        buffer = io.BytesIO()
+        picture.save(buffer, "PNG")
+        row = MemoryImage(memory_id=job.memory_id, source=source, seed=seed, from_demo_model=result.is_demo_model,
+                          parameters={**result.parameters, "seed": seed, "job": job.pk},
+                          parent=job.source_image if job.kind == GenerationJob.Kind.INPAINT else None,
+                          created_by_id=job.created_by_id, width=picture.width, height=picture.height)
+        row.image.save(f"picture-{index}.png", ContentFile(buffer.getvalue()), save=False)
+        rows.append(row)
+    try:
+        with transaction.atomic():
+            if not finish(job, JobState.SUCCEEDED, stage="done", step=F("total_steps")):
+                raise LostClaim()
+            for row in rows:
+                row.save()
+            job.results.add(*rows)
+    except BaseException as exc:
+        for row in rows:
+            default_storage.delete(row.image.name)
+        if isinstance(exc, LostClaim):
+            return False
+        raise  # the job stays running; the sweeper gives it back to the queue
+    return True
+
+
+def _merge(results):
+    first = results[0]
+    first.images = [r.image for r in results]
+    first.seeds = [r.seed for r in results]
+    return first
+
+
+def _local(field_file) -> Path:
+    """The engine reads files from disk: on the filesystem storage that is the file itself; on remote
+    storage a cached copy (adapter files never change under a name)."""
+    try:
+        return Path(field_file.path)
+    except NotImplementedError:
+        cache = Path(settings.VAR_DIR) / "cache" / field_file.name
+        if not cache.exists():
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            with field_file.open("rb") as handle:
+                cache.write_bytes(handle.read())
+        return cache
+
+
+def _open(field_file) -> Image.Image:
+    with field_file.open("rb") as handle, Image.open(handle) as image:
+        image.load()
+        return image.copy()
+
+
+def _eighths(value: int) -> int:
+    return max(64, min(2048, value - value % 8))
+
+
+def _data_url(preview: Image.Image) -> str:
+    buffer = io.BytesIO()
+    preview.convert("RGB").save(buffer, "JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()

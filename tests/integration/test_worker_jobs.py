@@ -1,0 +1,307 @@
+"""Jobs end to end: real PostgreSQL, real Redis, real Celery worker processes, the tiny model.
+
+Run alone with `pytest -m integration`. Each test starts its own worker(s) against the pytest test
+database, with the media and training folders of that test.
+"""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from PIL import Image
+
+from generation import jobs
+from generation.models import GenerationJob, JobState, TrainingCheckpoint, TrainingJob
+from lifebook.models import LifeStage, MemoryImage
+from lifebook.uploads import add_reference_photo
+from tests import factories
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS_DIR = ROOT / "var" / "models"
+TRAINING = {"resolution": 64, "rank": 4, "alpha": 8, "checkpoint_every": 10, "sample_steps": 1,
+            "learning_rate": 1e-3}
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def _require_services():
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine or not settings.CELERY_BROKER_URL.startswith("redis"):
+        pytest.skip("integration tests need PostgreSQL and Redis: set DATABASE_URL and CELERY_BROKER_URL "
+                    "(make test and .ci/run do)")
+
+
+@pytest.fixture
+def job_settings(settings, tmp_path):
+    _require_services()
+    settings.LIFEBOOK_TRAINING_DIR = tmp_path / "training"
+    settings.LIFEBOOK_MODELS_DIR = MODELS_DIR
+    return settings
+
+
+class Workers:
+    """Celery worker processes for one test, on the test database and the test's folders."""
+
+    def __init__(self, tmp_path, settings):
+        db = connection.settings_dict
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+        self.env.update(
+            DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            CELERY_BROKER_URL=settings.CELERY_BROKER_URL, MEDIA_ROOT=str(settings.MEDIA_ROOT),
+            LIFEBOOK_VAR_DIR=str(tmp_path / "var"), LIFEBOOK_TRAINING_DIR=str(settings.LIFEBOOK_TRAINING_DIR),
+            LIFEBOOK_MODELS_DIR=str(MODELS_DIR), LIFEBOOK_TRAINING_OPTIONS=json.dumps(TRAINING),
+            LIFEBOOK_HEARTBEAT_SECONDS="0.2",
+        )
+        self.logs = tmp_path
+        self.processes = []
+
+    def start(self, queues="default,generate,train"):
+        name = f"test{len(self.processes)}-{os.getpid()}@%h"
+        log = open(self.logs / f"worker{len(self.processes)}.log", "w")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "lifebook", "worker", f"--queues={queues}", f"--hostname={name}",
+             "--pool=solo", "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process.log_path = log.name
+        self.processes.append(process)
+        deadline = time.monotonic() + 90
+        while "ready." not in Path(log.name).read_text():
+            assert process.poll() is None, Path(log.name).read_text()
+            assert time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.1)
+        return process
+
+    def kill(self, process):
+        os.killpg(process.pid, signal.SIGKILL)  # a crash: nothing runs on the way out
+        process.wait(timeout=30)
+
+    def stop_all(self):
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    self.kill(process)
+
+
+@pytest.fixture
+def workers(job_settings, tmp_path):
+    from lifebook.celery import app
+
+    with app.connection_for_write() as conn:  # no messages left over from an earlier run
+        for queue in ("default", "generate", "train"):
+            conn.default_channel.queue_purge(queue)
+    pool = Workers(tmp_path, job_settings)
+    yield pool
+    pool.stop_all()
+
+
+def wait_for(job, condition, timeout=120, what="the job"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job.refresh_from_db()
+        if condition(job):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"{what} did not happen in {timeout}s: state {job.state}, step {job.step}, error {job.error!r}")
+
+
+def photos_for(subject, count=3):
+    """Distinct, sharp photos through the real upload service."""
+    for index in range(count):
+        rng = np.random.default_rng(index)
+        pixels = np.clip(np.array([40 * index, 120, 200], dtype=np.float32) + rng.normal(0, 60, (256, 256, 3)), 0, 255)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels.astype(np.uint8)).save(buffer, "PNG")
+        add_reference_photo(subject, SimpleUploadedFile(f"photo{index}.png", buffer.getvalue()))
+
+
+def trained(subject, steps=10):
+    """A subject with an adapter, trained by the real worker."""
+    photos_for(subject)
+    job = jobs.submit_training(subject, steps=steps)
+    return wait_for(job, lambda j: j.is_finished, what="training")
+
+
+@pytest.fixture
+def book(patient):
+    chapter = factories.ChapterFactory(patient=patient, title="Adulthood", life_stage=LifeStage.ADULTHOOD)
+    memory = factories.MemoryFactory(chapter=chapter, title="At the beach", scene="Juan and Ana on the beach")
+    juan = factories.SubjectFactory(patient=patient, name="Juan", class_word="man", kind="person")
+    ana = factories.SubjectFactory(patient=patient, name="Ana", class_word="woman", kind="person")
+    memory.subjects.add(juan, ana)
+    return memory, juan, ana
+
+
+def test_a_training_job_stores_its_adapter_and_checkpoints_and_the_subject_uses_it(workers, book):
+    workers.start()
+    memory, juan, _ = book
+    job = trained(juan, steps=20)
+    assert job.state == JobState.SUCCEEDED, job.error
+    assert job.attempts == 1 and job.step == 20 and job.loss is not None
+    assert [c.step for c in job.checkpoints.all()] == [10, 20]
+    assert job.chosen_checkpoint.step == 20 and job.adapter.name == job.chosen_checkpoint.adapter.name
+    assert Path(job.adapter.path).stat().st_size == job.adapter_size
+    assert all(Path(settings.MEDIA_ROOT, name).is_file() for c in job.checkpoints.all() for name in c.samples)
+    assert job.photo_report["used_count"] == 3 and job.photo_report["problems"]  # fewer than 10: advice
+    assert not jobs.training_dir(job).exists()  # the resumable states are gone once done
+    from generation.planning import adapter_for
+
+    assert adapter_for(juan) == job.chosen_checkpoint
+
+
+def test_a_generation_job_with_the_adapter_stores_candidate_pictures(workers, book):
+    workers.start()
+    memory, juan, ana = book
+    memory.subjects.remove(ana)
+    trained(juan)
+    job = jobs.submit_generation(memory, steps=3, width=64, height=64, num_images=2, seed=7)
+    wait_for(job, lambda j: j.is_finished)
+    assert job.state == JobState.SUCCEEDED, job.error
+    images = list(job.results.order_by("seed"))
+    assert [i.seed for i in images] == [7, 8]
+    for image in images:
+        assert image.memory == memory and image.source == MemoryImage.Source.GENERATED and image.from_demo_model
+        assert juan.token in image.parameters["prompt"]
+        assert list(image.parameters["adapters"]) == [job_adapter_id(juan)]
+        assert Image.open(image.image.path).size == (64, 64)
+    assert job.preview.startswith("data:image/jpeg;base64,")
+
+
+def job_adapter_id(subject):
+    from generation.planning import adapter_for
+
+    return adapter_for(subject).engine_adapter_id
+
+
+def test_a_memory_with_two_trained_people_is_composed_each_in_their_own_region(workers, book):
+    workers.start()
+    memory, juan, ana = book
+    trained(juan)
+    trained(ana)
+    job = jobs.submit_generation(memory, steps=2, width=64, height=64, seed=3)
+    assert job.kind == GenerationJob.Kind.COMPOSE
+    wait_for(job, lambda j: j.is_finished)
+    assert job.state == JobState.SUCCEEDED, job.error
+    (image,) = job.results.all()
+    parameters = image.parameters
+    assert parameters["operation"] == "compose"
+    people = {person["adapter"]: person["box"] for person in parameters["people"]}
+    assert people == {job_adapter_id(ana): [0, 0, 32, 64], job_adapter_id(juan): [32, 0, 64, 64]}
+
+
+def test_a_worker_killed_mid_training_is_replaced_and_the_training_resumes(workers, book, job_settings):
+    first = workers.start()
+    _, juan, _ = book
+    photos_for(juan)
+    job = jobs.submit_training(juan, steps=400)
+    wait_for(job, lambda j: TrainingCheckpoint.objects.filter(job=j).exists(), what="a first checkpoint")
+    workers.kill(first)
+    job.refresh_from_db()
+    assert job.state == JobState.RUNNING  # what a dead worker leaves behind
+    time.sleep(1.0)
+    assert jobs.sweep(stale_seconds=0.5)["requeued"] == 1
+    workers.start()
+    wait_for(job, lambda j: j.is_finished, timeout=300)
+    assert job.state == JobState.SUCCEEDED, job.error
+    assert job.attempts == 2 and job.resumed_from_step >= 10 and job.step == 400
+    steps = list(job.checkpoints.values_list("step", flat=True))
+    assert steps == sorted(set(steps)) and steps[-1] == 400
+
+
+def test_a_worker_killed_mid_generation_is_retried_and_stores_one_set_of_results(workers, book):
+    first = workers.start(queues="generate")
+    memory, _, _ = book
+    job = jobs.submit_generation(memory, steps=150, width=64, height=64, num_images=2, seed=1)
+    wait_for(job, lambda j: j.step >= 2, what="a few steps")
+    workers.kill(first)
+    time.sleep(1.0)
+    assert jobs.sweep(stale_seconds=0.5)["requeued"] == 1
+    workers.start(queues="generate")
+    wait_for(job, lambda j: j.is_finished, timeout=300)
+    assert job.state == JobState.SUCCEEDED and job.attempts == 2
+    assert job.results.count() == 2 and MemoryImage.objects.filter(memory=memory).count() == 2
+
+
+def test_a_job_submitted_while_the_broker_is_down_runs_when_it_is_back(workers, book, job_settings):
+    from lifebook.celery import app
+
+    def use_broker(url):
+        app.conf.broker_url = app.conf.broker_write_url = url
+        app._pool = None  # connections to the new address (what Celery itself does after a fork)
+        app.amqp._producer_pool = None
+
+    memory, _, _ = book
+    real = app.conf.broker_url
+    use_broker("redis://127.0.0.1:1/0")  # nothing listens there
+    try:
+        started = time.monotonic()
+        job = jobs.submit_generation(memory, steps=2, width=64, height=64, num_images=1)
+        assert time.monotonic() - started < 5  # the caregiver's request does not hang
+        job.refresh_from_db()
+        assert job.state == JobState.QUEUED and job.dispatched_at is None  # recorded, not lost
+    finally:
+        use_broker(real)
+    workers.start()
+    time.sleep(0.5)
+    assert job.state == JobState.QUEUED
+    job_settings.LIFEBOOK_DISPATCH_GRACE_SECONDS = 0
+    assert jobs.sweep()["dispatched"] == 1
+    wait_for(job, lambda j: j.is_finished)
+    assert job.state == JobState.SUCCEEDED and job.results.count() == 1
+
+
+def test_cancel_mid_training_stops_within_two_seconds_and_leaves_no_files(workers, book, job_settings):
+    workers.start()
+    _, juan, _ = book
+    photos_for(juan)
+    job = jobs.submit_training(juan, steps=5000)
+    wait_for(job, lambda j: TrainingCheckpoint.objects.filter(job=j).exists(), what="a first checkpoint")
+    asked = time.monotonic()
+    assert jobs.cancel(job) == JobState.RUNNING
+    wait_for(job, lambda j: j.is_finished, timeout=10)
+    assert time.monotonic() - asked < 2.0
+    assert job.state == JobState.CANCELLED
+    assert not TrainingCheckpoint.objects.filter(job=job).exists()
+    assert not jobs.training_dir(job).exists()
+    adapters = Path(settings.MEDIA_ROOT, f"patients/{juan.patient_id}/subjects/{juan.pk}/adapters")
+    assert not adapters.exists() or not any(adapters.iterdir())
+
+
+def test_cancel_mid_generation_stores_nothing(workers, book):
+    workers.start()
+    memory, _, _ = book
+    job = jobs.submit_generation(memory, steps=150, width=64, height=64, num_images=1)
+    wait_for(job, lambda j: j.step >= 1, what="a first step")
+    asked = time.monotonic()
+    jobs.cancel(job)
+    wait_for(job, lambda j: j.is_finished, timeout=10)
+    assert time.monotonic() - asked < 2.0 and job.state == JobState.CANCELLED
+    assert not MemoryImage.objects.filter(memory=memory).exists()
+
+
+def test_the_same_message_delivered_twice_runs_once(workers, book):
+    from generation import tasks
+
+    workers.start()
+    memory, _, _ = book
+    job = jobs.submit_generation(memory, steps=2, width=64, height=64, num_images=1)
+    tasks.generate.apply_async(args=[job.pk], queue="generate")  # a duplicate delivery
+    tasks.generate.apply_async(args=[job.pk], queue="generate")
+    wait_for(job, lambda j: j.is_finished)
+    time.sleep(2)  # let the duplicates arrive and be refused
+    job.refresh_from_db()
+    assert job.state == JobState.SUCCEEDED and job.attempts == 1
+    assert MemoryImage.objects.filter(memory=memory).count() == 1
+    assert "not claimed" in Path(workers.processes[0].log_path).read_text()
