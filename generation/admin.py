@@ -85,3 +85,27 @@ class GenerationJobAdmin(JobAdmin):
     @admin.display(description="results")
     def result_pictures(self, obj):
         return format_html_join("", "{}", ((thumbnail(image.image),) for image in obj.results.all())) or "-"
+
+
+@admin.register(TrainingCheckpoint)
+class TrainingCheckpointAdmin(admin.ModelAdmin):
+    list_display = ("job", "step", "loss", "chosen", "created_at")
+    search_fields = ("job__subject__name", "job__subject__patient__name")
+    list_select_related = ("job__subject",)
+    readonly_fields = ("job", "step", "loss", "adapter", "samples_preview", "created_at")
+    exclude = ("samples",)
+    actions = ["choose"]
+    samples_preview = CheckpointInline.samples_preview
+
+    def has_add_permission(self, request):
+        return False  # checkpoints come from a training
+
+    @admin.display(boolean=True)
+    def chosen(self, obj):
+        return obj.job.chosen_checkpoint_id == obj.pk
+
+    @admin.action(description="Use the selected checkpoint for its subject")
+    def choose(self, request, queryset):
+        for checkpoint in queryset:
+            jobs.choose_checkpoint(checkpoint)
+        self.message_user(request, "The subject's pictures will use the chosen checkpoint from now on.")

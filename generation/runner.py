@@ -22,7 +22,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from PIL import Image
@@ -106,6 +106,8 @@ class Heartbeat(threading.Thread):
     def beat(self) -> None:
         with self._lock:
             fields, self.progress = self.progress, {}
+        if isinstance(fields.get("preview"), Image.Image):
+            fields["preview"] = _data_url(fields["preview"])
         try:
             updated = self.model.objects.filter(pk=self.pk, state=JobState.RUNNING, run_token=self.token).update(
                 heartbeat_at=timezone.now(), **fields)
@@ -126,7 +128,6 @@ class Heartbeat(threading.Thread):
 
 def claim(model, job_id):
     """queued -> running, only if still queued: a duplicate message, or a second worker, gets None."""
-    close_old_connections()
     token = uuid.uuid4()
     now = timezone.now()
     if not model.objects.filter(pk=job_id, state=JobState.QUEUED, cancel_requested=False).update(
@@ -178,7 +179,7 @@ def run_training_job(job_id: int) -> str:
             heartbeat.report(step=update.step, total_steps=update.total, stage=update.stage,
                              loss=update.loss, eta_seconds=update.eta_seconds)
 
-        options = TrainingOptions(**settings.LIFEBOOK_TRAINING_OPTIONS, **job.parameters)
+        options = TrainingOptions(**{**settings.LIFEBOOK_TRAINING_OPTIONS, **job.parameters})
         result = trainer.train(photos, token=subject.token, class_word=subject.class_word,
                                is_person=subject.kind == subject.Kind.PERSON, out_dir=folder, options=options,
                                progress=progress, cancel=heartbeat.should_stop)
@@ -239,9 +240,8 @@ def run_generation_job(job_id: int) -> str:
     try:
         engine = get_engine()
 
-        def progress(update):
-            heartbeat.report(step=update.step, total_steps=update.total, stage=update.stage,
-                             preview=_data_url(update.preview))
+        def progress(update):  # cheap: the heartbeat thread encodes only the preview it writes
+            heartbeat.report(step=update.step, total_steps=update.total, stage=update.stage, preview=update.preview)
 
         result = generate(engine, job, progress=progress, cancel=heartbeat.should_stop)
     except Cancelled:
@@ -314,7 +314,7 @@ def store_results(job: GenerationJob, result) -> bool:
         buffer = io.BytesIO()
         picture.save(buffer, "PNG")
         row = MemoryImage(memory_id=job.memory_id, source=source, seed=seed, from_demo_model=result.is_demo_model,
-                          parameters={**result.parameters, "seed": seed, "job": job.pk},
+                          parameters={**result.parameters, "seed": seed, "job": job.pk, "stages": result.stages},
                           parent=job.source_image if job.kind == GenerationJob.Kind.INPAINT else None,
                           created_by_id=job.created_by_id, width=picture.width, height=picture.height)
         row.image.save(f"picture-{index}.png", ContentFile(buffer.getvalue()), save=False)

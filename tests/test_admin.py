@@ -1,7 +1,9 @@
 import pytest
 from django.contrib import admin
+from django.core.files.base import ContentFile
 from django.urls import reverse
 
+from generation.models import GenerationJob, TrainingCheckpoint, TrainingJob
 from lifebook.uploads import add_reference_photo
 from tests import factories
 from tests.conftest import image_upload
@@ -21,6 +23,11 @@ def full_book(patient):
     image = factories.MemoryImageFactory(memory=factories.MemoryFactory(chapter=factories.ChapterFactory(patient=patient)))
     image.memory.chosen_image = image
     image.memory.save()
+    job = TrainingJob.objects.create(subject=subject, state="succeeded")
+    checkpoint = TrainingCheckpoint(job=job, step=10, samples=[image.image.name])
+    checkpoint.adapter.save("lora.safetensors", ContentFile(b"weights"), save=False)
+    checkpoint.save()
+    GenerationJob.objects.create(memory=image.memory, kind="txt2img", preview="data:image/jpeg;base64,AAAA")
     return patient
 
 
@@ -40,7 +47,7 @@ def _admin_urls(kind):
 def test_every_model_is_in_the_admin():
     from django.apps import apps
 
-    ours = {m for app in ("accounts", "lifebook") for m in apps.get_app_config(app).get_models()}
+    ours = {m for app in OUR_APPS for m in apps.get_app_config(app).get_models()}
     assert ours <= set(admin.site._registry)
 
 
@@ -61,7 +68,8 @@ def test_every_changelist_search_and_filter_works(client, superuser, full_book):
 
 def test_every_add_page_renders_or_is_deliberately_closed(client, superuser):
     client.force_login(superuser)
-    closed = {"referencephoto", "memoryimage"}  # files only come through the upload service or the generator
+    # Files only come through the upload service or the generator; jobs through the book, API or commands.
+    closed = {"referencephoto", "memoryimage", "trainingjob", "generationjob", "trainingcheckpoint"}
     for model, url in _admin_urls("add"):
         expected = 403 if model._meta.model_name in closed else 200
         assert client.get(url).status_code == expected, url
@@ -89,3 +97,18 @@ def test_a_caregiver_never_reaches_the_admin(client, owner):
     client.force_login(owner)
     response = client.get(reverse("admin:lifebook_patient_changelist"))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_an_administrator_retries_a_failed_job_and_cancels_a_waiting_one(client, superuser, full_book):
+    client.force_login(superuser)
+    job = GenerationJob.objects.get()
+    GenerationJob.objects.filter(pk=job.pk).update(state="failed", error="The worker stopped 3 times.")
+    url = reverse("admin:generation_generationjob_changelist")
+    client.post(url, {"action": "retry_jobs", "_selected_action": [job.pk]})
+    job.refresh_from_db()
+    assert job.state == "queued" and job.error == ""
+    client.post(url, {"action": "cancel_jobs", "_selected_action": [job.pk]})
+    job.refresh_from_db()
+    assert job.state == "cancelled"
+    page = client.get(reverse("admin:generation_trainingjob_change", args=[TrainingJob.objects.get().pk]))
+    assert b'alt="sample"' in page.content  # the checkpoint's sample pictures, through the media view

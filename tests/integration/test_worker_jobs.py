@@ -199,6 +199,11 @@ def test_a_memory_with_two_trained_people_is_composed_each_in_their_own_region(w
     assert parameters["operation"] == "compose"
     people = {person["adapter"]: person["box"] for person in parameters["people"]}
     assert people == {job_adapter_id(ana): [0, 0, 32, 64], job_adapter_id(juan): [32, 0, 64, 64]}
+    # What the UNet really had active at each stage: never both people at once.
+    active = {stage["stage"]: stage["active_adapters"] for stage in parameters["stages"]}
+    assert active == {"scene": [],
+                      f"person 1: {job_adapter_id(ana)}": [job_adapter_id(ana)],
+                      f"person 2: {job_adapter_id(juan)}": [job_adapter_id(juan)]}
 
 
 def test_a_worker_killed_mid_training_is_replaced_and_the_training_resumes(workers, book, job_settings):
@@ -305,3 +310,25 @@ def test_the_same_message_delivered_twice_runs_once(workers, book):
     assert job.state == JobState.SUCCEEDED and job.attempts == 1
     assert MemoryImage.objects.filter(memory=memory).count() == 1
     assert "not claimed" in Path(workers.processes[0].log_path).read_text()
+
+
+def test_the_commands_submit_jobs_and_follow_them_to_the_end(workers, book):
+    workers.start()
+    memory, juan, ana = book
+    memory.subjects.remove(ana)
+    photos_for(juan)
+
+    def manage(*args):
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=workers.env, capture_output=True,
+                              text=True, timeout=300)
+
+    trained = manage("train_subject", str(juan.pk), "--steps", "10")
+    assert trained.returncode == 0, trained.stderr
+    assert "queued for Juan" in trained.stdout and "Done: adapter patients/" in trained.stdout
+    assert "Working" in trained.stdout and "10/10" in trained.stdout  # progress while it ran
+    drawn = manage("generate_memory", str(memory.pk), "--steps", "2", "--width", "64", "--height", "64",
+                   "--num-images", "1", "--seed", "5")
+    assert drawn.returncode == 0, drawn.stderr
+    assert "Stored patients/" in drawn.stdout and "(seed 5)" in drawn.stdout
+    refused = manage("generate_memory", str(memory.pk), "--steps", "0")
+    assert refused.returncode == 1 and "steps must be from 1 to 150" in refused.stderr
