@@ -46,7 +46,7 @@ def fresh_database(server_url: str) -> str:
     return server_url.rsplit("/", 1)[0] + f"/{DATABASE}"
 
 
-def wait_done(job, poll=0.002):
+def wait_done(job, poll=0.02):
     from generation.models import JobState
 
     model = type(job)

@@ -18,3 +18,15 @@ def test_the_engine_benchmark_prints_one_json_object_with_its_keys():
     assert {"raw_diffusers_s", "engine_s", "engine_overhead_ratio"} <= figures.keys()
     assert figures["tiny_images_max_pixel_difference"] == 0  # the engine did the same work as diffusers
     assert figures["gpu"] is None
+
+
+def test_the_training_benchmark_prints_its_figures():
+    result = subprocess.run(
+        [sys.executable, "bench/training.py", "--json", "--resolution", "64", "--steps", "4", "--warmup", "1",
+         "--models-dir", str(MODELS_DIR)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["cached_step_s"] > 0 and figures["uncached_step_s"] > 0 and "cache_speedup" in figures
+    assert 5 < figures["adapter_mb_sd15_rank16_fp16"] <= 13  # the target, from the real writer
