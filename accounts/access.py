@@ -45,3 +45,53 @@ def role_for(user, patient):
 
 def can_edit(user, patient) -> bool:
     return patients_for(user, edit=True).filter(pk=patient.pk).exists()
+
+
+def can_manage_team(user, patient) -> bool:
+    """Owners (and staff) decide who is on a patient's care team."""
+    return user.is_staff or role_for(user, patient) == CareTeamMember.Role.OWNER
+
+
+class TeamChangeRefused(Exception):
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+def add_to_team(patient, identifier: str, role: str) -> CareTeamMember:
+    """Add an existing account, named by username or email, to the care team."""
+    from django.contrib.auth import get_user_model
+
+    identifier = (identifier or "").strip()
+    users = get_user_model().objects.filter(is_active=True)
+    user = users.filter(username__iexact=identifier).first() or (
+        users.filter(email__iexact=identifier).first() if "@" in identifier else None)
+    if user is None:
+        raise TeamChangeRefused(f"No one with the username or email “{identifier}” has a Lifebook account yet. "
+                                "Ask them to sign up first.")
+    if role not in CareTeamMember.Role.values:
+        raise TeamChangeRefused(f"Choose a role: {', '.join(CareTeamMember.Role.values)}.")
+    if CareTeamMember.objects.filter(patient=patient, user=user).exists():
+        raise TeamChangeRefused(f"{user.username} is already on this care team.")
+    return CareTeamMember.objects.create(patient=patient, user=user, role=role)
+
+
+def change_role(member: CareTeamMember, role: str) -> None:
+    if role not in CareTeamMember.Role.values:
+        raise TeamChangeRefused(f"Choose a role: {', '.join(CareTeamMember.Role.values)}.")
+    if member.role == CareTeamMember.Role.OWNER and role != member.role:
+        _keep_an_owner(member)
+    member.role = role
+    member.save(update_fields=["role"])
+
+
+def remove_from_team(member: CareTeamMember) -> None:
+    if member.role == CareTeamMember.Role.OWNER:
+        _keep_an_owner(member)
+    member.delete()
+
+
+def _keep_an_owner(member):
+    if not CareTeamMember.objects.filter(patient=member.patient_id, role=CareTeamMember.Role.OWNER).exclude(
+            pk=member.pk).exists():
+        raise TeamChangeRefused("A book needs at least one owner: make someone else owner first.")

@@ -1,7 +1,7 @@
 from django import forms
-from django.utils import timezone
 
 from .models import Patient
+from .services import record_photo_consent
 
 
 class PatientForm(forms.ModelForm):
@@ -29,11 +29,7 @@ class PatientForm(forms.ModelForm):
 
     def save(self, commit=True):
         patient = super().save(commit=False)
-        consent = self.cleaned_data["photo_consent"]
-        if consent and not patient.has_photo_consent:
-            patient.photo_consent_by, patient.photo_consent_at = self.user, timezone.now()
-        elif not consent:
-            patient.photo_consent_by, patient.photo_consent_at, patient.photo_consent_note = None, None, ""
+        record_photo_consent(patient, self.cleaned_data["photo_consent"], self.user)
         if commit:
             patient.save()
         return patient

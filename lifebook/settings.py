@@ -41,7 +41,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served locally (no CDN)
     "axes",
     "django_sendfile",
     "accounts",
@@ -221,6 +223,26 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "lifebook.api.pagination.Pages",
+    # Job submissions per user: GPUs are shared (only the job-creating endpoints use this scope).
+    "DEFAULT_THROTTLE_RATES": {"jobs": env("LIFEBOOK_JOB_SUBMISSIONS_RATE", default="120/hour")},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Lifebook API",
+    "DESCRIPTION": "Reminiscence life books: patients, care teams, subjects and their photos, training and "
+                   "picture jobs, chapters, memories and their pictures. Everything is scoped to the patients "
+                   "whose care team you are on; therapists may read, not change. Log in with a session or "
+                   "send `Authorization: Token <key>` (POST /api/token/ with username and password).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Security -----------------------------------------------------------------

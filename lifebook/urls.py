@@ -9,6 +9,7 @@ urlpatterns = [
     path("patients/<int:patient_id>/", views.patient_book, name="patient_book"),
     path("patients/<int:patient_id>/edit/", views.patient_edit, name="patient_edit"),
     path("accounts/", include("accounts.urls")),
+    path("api/", include("lifebook.api.urls")),
     path("admin/", admin.site.urls),
     path("media/<path:path>", media.serve_media, name="media"),
 ]

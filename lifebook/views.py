@@ -1,6 +1,5 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.db.models import Count, Prefetch, Q
 from django.shortcuts import redirect, render
 
@@ -9,6 +8,7 @@ from accounts.models import CareTeamMember
 
 from .forms import PatientForm
 from .models import Memory
+from .services import create_patient
 
 
 @login_required
@@ -25,9 +25,7 @@ def dashboard(request):
 def patient_create(request):
     form = PatientForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            patient = form.save()
-            CareTeamMember.objects.create(patient=patient, user=request.user, role=CareTeamMember.Role.OWNER)
+        patient = create_patient(form.save(commit=False), request.user)
         messages.success(request, f"{patient.display_name}’s book is ready for its first chapter.")
         return redirect("patient_book", patient_id=patient.pk)
     return render(request, "lifebook/patient_form.html", {"form": form})

@@ -1,0 +1,207 @@
+"""Jobs in the API: submit (202 with the job's URL), follow progress, cancel, pick a training checkpoint.
+
+Submissions go through `generation.jobs`, exactly as the web pages and the commands do.
+"""
+
+from django.core.files.storage import default_storage
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+
+from lifebook.api.base import Scoped, SubmitsJobs, require_edit
+from lifebook.api.serializers import media_url
+from lifebook.models import MemoryImage
+
+from . import jobs
+from .models import GenerationJob, JobState, TrainingCheckpoint, TrainingJob
+
+WRITE_ERRORS = {400: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT}
+STATE = OpenApiParameter("state", str, enum=JobState.values, description="Only jobs in this state.")
+
+
+class CheckpointSerializer(serializers.ModelSerializer):
+    samples = serializers.SerializerMethodField(help_text="Sample pictures: pick the one that looks most like them.")
+    chosen = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrainingCheckpoint
+        fields = ["id", "step", "loss", "samples", "chosen", "created_at"]
+
+    def get_samples(self, checkpoint) -> list[str]:
+        request = self.context.get("request")
+        urls = [default_storage.url(name) for name in checkpoint.samples]
+        return [request.build_absolute_uri(url) for url in urls] if request else urls
+
+    def get_chosen(self, checkpoint) -> bool:
+        return checkpoint.job.chosen_checkpoint_id == checkpoint.pk
+
+
+JOB_FIELDS = ["id", "url", "state", "stage", "step", "total_steps", "progress_percent", "error", "cancel_requested",
+              "attempts", "created_at", "started_at", "finished_at"]
+
+
+class TrainingJobSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:training-job-detail")
+    steps = serializers.IntegerField(write_only=True, required=False, min_value=1, max_value=100_000,
+                                     help_text="Default: 240 per photo (2400 for 10).")
+    checkpoints = CheckpointSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = TrainingJob
+        fields = JOB_FIELDS + ["subject", "steps", "loss", "eta_seconds", "photo_report", "checkpoints",
+                               "chosen_checkpoint", "adapter_size"]
+        read_only_fields = [f for f in fields if f not in ("subject", "steps")]
+
+
+class GenerationJobSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:generation-job-detail")
+    kind = serializers.ChoiceField(choices=GenerationJob.Kind.choices, default=GenerationJob.Kind.TXT2IMG,
+                                   help_text="txt2img becomes compose by itself when two trained people are in the memory.")
+    prompt = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=1000,
+                                   help_text="Extra words for the picture; the memory's scene and subjects come first.")
+    source_upload = serializers.ImageField(write_only=True, required=False, help_text="A sketch to start from (img2img).")
+    mask_upload = serializers.ImageField(write_only=True, required=False,
+                                         help_text="For inpaint: white (or opaque strokes) = the part to repaint.")
+    steps = serializers.IntegerField(write_only=True, required=False)
+    guidance = serializers.FloatField(write_only=True, required=False)
+    width = serializers.IntegerField(write_only=True, required=False)
+    height = serializers.IntegerField(write_only=True, required=False)
+    seed = serializers.IntegerField(write_only=True, required=False)
+    num_images = serializers.IntegerField(write_only=True, required=False)
+    strength = serializers.FloatField(write_only=True, required=False)
+    preview_url = serializers.CharField(source="preview", read_only=True,
+                                        help_text="The latest step preview, as a data: URL, while it runs.")
+    results = serializers.SerializerMethodField()
+
+    class Meta:
+        model = GenerationJob
+        fields = JOB_FIELDS + ["memory", "kind", "prompt", "source_image", "source_upload", "mask_upload",
+                               "inpaint_subject", "steps", "guidance", "width", "height", "seed", "num_images",
+                               "strength", "parameters", "preview_url", "results"]
+        read_only_fields = [f for f in JOB_FIELDS if f != "url"] + ["parameters"]
+
+    def get_results(self, job) -> list[dict]:
+        return [{"id": image.pk, "url": media_url(self, image.image), "seed": image.seed}
+                for image in job.results.all()]
+
+
+def accepted(serializer, job, request, name):
+    data = serializer.__class__(job, context={"request": request}).data
+    location = reverse(name, args=[job.pk], request=request)
+    return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": location})
+
+
+class JobViewSet(SubmitsJobs, mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped):
+    filters = (("state", "state"),)
+
+    @extend_schema(description="Stop the job: a waiting job is cancelled at once, a running one within a step; "
+                               "its partial files are removed.", request=None,
+                   responses={202: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        job = self.get_object()
+        self.check_edit(job)
+        return Response({"state": jobs.cancel(job)}, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema_view(
+    list=extend_schema(description="Trainings of the subjects you see, newest first.",
+                       parameters=[OpenApiParameter("subject", int), OpenApiParameter("patient", int), STATE]),
+    create=extend_schema(description="Teach Lifebook what a subject looks like from its photos. Returns 202 "
+                                     "with the job's URL; follow its progress there.",
+                         responses={202: TrainingJobSerializer, **WRITE_ERRORS, 429: OpenApiTypes.OBJECT}),
+    retrieve=extend_schema(description="A training's progress, loss, time left, photo report and checkpoints.",
+                           responses={200: TrainingJobSerializer, 404: OpenApiTypes.OBJECT}),
+)
+class TrainingJobViewSet(JobViewSet):
+    queryset = TrainingJob.objects.all()
+    serializer_class = TrainingJobSerializer
+    patient_path = "subject__patient"
+    related = ("subject__patient", "chosen_checkpoint")
+    filters = JobViewSet.filters + (("subject", "subject_id"), ("patient", "subject__patient_id"))
+
+    def get_queryset(self):
+        return super().get_queryset().prefetch_related("checkpoints__job")
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        subject = serializer.validated_data["subject"]
+        require_edit(request.user, subject.patient)
+        try:
+            job = jobs.submit_training(subject, user=request.user, steps=serializer.validated_data.get("steps"))
+        except jobs.JobRefused as exc:
+            raise exceptions.ValidationError({"detail": [exc.message]})
+        return accepted(serializer, job, request, "api:training-job-detail")
+
+
+@extend_schema_view(
+    list=extend_schema(description="Picture jobs of the memories you see, newest first.",
+                       parameters=[OpenApiParameter("memory", int), OpenApiParameter("patient", int), STATE]),
+    create=extend_schema(description="Make candidate pictures for a memory: from its description (txt2img, or "
+                                     "compose with two trained people), from a sketch or picture (img2img), or "
+                                     "repaint a part (inpaint, with a mask). Returns 202 with the job's URL.",
+                         request={"multipart/form-data": GenerationJobSerializer,
+                                  "application/json": GenerationJobSerializer},
+                         responses={202: GenerationJobSerializer, **WRITE_ERRORS, 429: OpenApiTypes.OBJECT}),
+    retrieve=extend_schema(description="A picture job's progress, preview and results.",
+                           responses={200: GenerationJobSerializer, 404: OpenApiTypes.OBJECT}),
+)
+class GenerationJobViewSet(JobViewSet):
+    queryset = GenerationJob.objects.all()
+    serializer_class = GenerationJobSerializer
+    patient_path = "memory__chapter__patient"
+    related = ("memory__chapter",)
+    filters = JobViewSet.filters + (("memory", "memory_id"), ("patient", "memory__chapter__patient_id"))
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def get_queryset(self):
+        return super().get_queryset().prefetch_related("results")
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        memory = data.pop("memory")
+        require_edit(request.user, memory.chapter.patient)
+        for key in ("source_image", "inpaint_subject"):
+            if data.get(key) is not None and self.patient_of_related(data[key]) != memory.chapter.patient_id:
+                raise exceptions.ValidationError({key: ["Not in this book."]})
+        try:
+            job = jobs.submit_generation(memory, user=request.user, **data)
+        except jobs.JobRefused as exc:
+            raise exceptions.ValidationError({"detail": [exc.message]})
+        return accepted(serializer, job, request, "api:generation-job-detail")
+
+    @staticmethod
+    def patient_of_related(obj):
+        return obj.memory.chapter.patient_id if isinstance(obj, MemoryImage) else obj.patient_id
+
+
+@extend_schema_view(
+    list=extend_schema(description="Checkpoints of the trainings you see, with their sample pictures.",
+                       parameters=[OpenApiParameter("job", int), OpenApiParameter("subject", int)]),
+    retrieve=extend_schema(description="One checkpoint.", responses={200: CheckpointSerializer, 404: OpenApiTypes.OBJECT}),
+)
+class CheckpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped):
+    queryset = TrainingCheckpoint.objects.all()
+    serializer_class = CheckpointSerializer
+    patient_path = "job__subject__patient"
+    related = ("job",)
+    filters = (("job", "job_id"), ("subject", "job__subject_id"))
+
+    @extend_schema(description="Use this checkpoint for its subject's pictures from now on.", request=None,
+                   responses={200: CheckpointSerializer, **WRITE_ERRORS})
+    @action(detail=True, methods=["post"])
+    def choose(self, request, pk=None):
+        checkpoint = self.get_object()
+        self.check_edit(checkpoint)
+        if checkpoint.job.state != JobState.SUCCEEDED:
+            raise exceptions.ValidationError({"detail": ["Wait until the training is done to choose a checkpoint."]})
+        jobs.choose_checkpoint(checkpoint)
+        checkpoint.job.refresh_from_db()
+        return Response(self.get_serializer(checkpoint).data)

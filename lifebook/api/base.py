@@ -1,0 +1,88 @@
+"""What every API view shares: scoping to the user's patients, read-only therapists, pagination, throttles.
+
+Scoping is done in `get_queryset()` (DRF applies object permissions to neither lists nor creates):
+another family's rows are simply not there, so they get 404. A therapist sees the book and gets 403 on
+any change. Parents named in a create are checked the same way (404 if not visible, 403 if read-only).
+"""
+
+from django.http import Http404
+from rest_framework import exceptions, mixins, viewsets
+from rest_framework.throttling import ScopedRateThrottle
+
+from accounts.access import can_edit, patients_for
+
+READ_ONLY_MESSAGE = "You can look at this book but not change it: ask its owner for a caregiver role."
+
+
+def require_visible(user, patient):
+    if not patients_for(user).filter(pk=patient.pk).exists():
+        raise Http404("No such patient.")
+
+
+def require_edit(user, patient):
+    """404 for a patient the user cannot see at all; 403 for one they may only look at."""
+    require_visible(user, patient)
+    if not can_edit(user, patient):
+        raise exceptions.PermissionDenied(READ_ONLY_MESSAGE)
+
+
+class Scoped(viewsets.GenericViewSet):
+    """A model whose rows belong to a patient, reached through `patient_path` (e.g. "subject__patient")."""
+
+    patient_path = "patient"
+    # (query parameter, lookup) pairs for list filtering, e.g. ("patient", "patient_id").
+    filters: tuple[tuple[str, str], ...] = ()
+
+    def scoped(self, model):
+        return model.objects.filter(**{f"{self.patient_path}__in": patients_for(self.request.user)})
+
+    def get_queryset(self):
+        queryset = self.scoped(self.queryset.model).select_related(*getattr(self, "related", ()))
+        if self.action == "list":
+            for parameter, lookup in self.filters:
+                value = self.request.query_params.get(parameter)
+                if value not in (None, ""):
+                    try:
+                        queryset = queryset.filter(**{lookup: value})
+                    except (ValueError, TypeError):
+                        raise exceptions.ValidationError({parameter: "Not a valid value."})
+        return queryset
+
+    def patient_of(self, obj):
+        for part in self.patient_path.split("__"):
+            obj = getattr(obj, part)
+        return obj
+
+    def check_edit(self, obj):
+        require_edit(self.request.user, self.patient_of(obj))
+
+
+class ScopedViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
+                    mixins.DestroyModelMixin, mixins.ListModelMixin, Scoped):
+    """All of list, create, retrieve, update and delete (http_method_names narrows it where needed).
+    Changes need an editing role on the row's patient (defined here, so they override the mixins')."""
+
+    def perform_update(self, serializer):
+        require_edit(self.request.user, self.patient_of(serializer.instance))
+        serializer.save()
+
+    def perform_destroy(self, instance):
+        require_edit(self.request.user, self.patient_of(instance))
+        instance.delete()
+
+
+class JobThrottle(ScopedRateThrottle):
+    """Job submissions per user (LIFEBOOK_JOB_SUBMISSIONS_RATE): GPUs are shared."""
+
+    scope_attr = "throttle_scope"
+
+
+class SubmitsJobs:
+    """Throttle only the creating action of a job endpoint."""
+
+    throttle_scope = "jobs"
+
+    def get_throttles(self):
+        if self.action == "create":
+            return [JobThrottle()]
+        return super().get_throttles()

@@ -1,0 +1,350 @@
+"""Book resources: patients, care teams, subjects, photos, chapters, memories, memory pictures."""
+
+from django.db.models import Count, Q
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from accounts import access
+from accounts.models import CareTeamMember
+
+from .. import positions
+from ..models import Chapter, Memory, MemoryImage, Patient, ReferencePhoto, Subject
+from ..services import create_patient, record_photo_consent
+from ..uploads import UploadRejected, add_reference_photo, add_uploaded_memory_image
+from . import serializers as s
+from .base import ScopedViewSet, require_edit
+
+NOT_FOUND = {404: OpenApiTypes.OBJECT}
+WRITE_ERRORS = {400: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT}
+
+
+def by(name, description):
+    return OpenApiParameter(name, int, description=description)
+
+
+class MoveSerializer(serializers.Serializer):
+    position = serializers.IntegerField(min_value=0, help_text="The new place: 0 is first.")
+
+
+MOVE = MoveSerializer
+ORDERING_CONFLICT = {409: OpenApiTypes.OBJECT}
+
+
+def conflict(exc):
+    return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+
+
+@extend_schema_view(
+    list=extend_schema(description="The patients whose care team you are on."),
+    create=extend_schema(description="Start a book. You become its owner.", responses={201: s.PatientSerializer}),
+    retrieve=extend_schema(description="One patient.", responses={200: s.PatientSerializer, **NOT_FOUND}),
+    update=extend_schema(description="Change a patient (owners and caregivers).",
+                         responses={200: s.PatientSerializer, **WRITE_ERRORS}),
+    partial_update=extend_schema(description="Change some fields of a patient.",
+                                 responses={200: s.PatientSerializer, **WRITE_ERRORS}),
+    destroy=extend_schema(description="Delete a patient's whole book, photos and pictures (owners only).",
+                          responses={204: None, **WRITE_ERRORS}),
+)
+class PatientViewSet(ScopedViewSet):
+    queryset = Patient.objects.all()
+    serializer_class = s.PatientSerializer
+    patient_path = "pk"
+
+    def scoped(self, model):
+        return access.patients_for(self.request.user)
+
+    def patient_of(self, obj):
+        return obj
+
+    def perform_create(self, serializer):
+        consent = serializer.validated_data.pop("photo_consent", False)
+        patient = Patient(**serializer.validated_data)
+        record_photo_consent(patient, consent, self.request.user)
+        serializer.instance = create_patient(patient, self.request.user)
+
+    def perform_update(self, serializer):
+        require_edit(self.request.user, serializer.instance)
+        consent = serializer.validated_data.pop("photo_consent", serializer.instance.has_photo_consent)
+        patient = serializer.save()
+        record_photo_consent(patient, consent, self.request.user)
+        patient.save()
+
+    def perform_destroy(self, instance):
+        if not access.can_manage_team(self.request.user, instance):
+            raise exceptions.PermissionDenied("Only the book's owner can delete it.")
+        instance.delete()
+
+    @extend_schema(description="Put the chapters in this order (every chapter id, each once).",
+                   request=inline_serializer("ChapterOrder", {"order": serializers.ListField(child=serializers.IntegerField())}),
+                   responses={204: None, **WRITE_ERRORS, **ORDERING_CONFLICT})
+    @action(detail=True, methods=["post"], url_path="chapter-order")
+    def chapter_order(self, request, pk=None):
+        patient = self.get_object()
+        require_edit(request.user, patient)
+        order = request.data.get("order")
+        if not isinstance(order, list):
+            raise exceptions.ValidationError({"order": ["Give the list of chapter ids in their new order."]})
+        try:
+            positions.reorder(patient, patient.chapters.all(), order)
+        except (positions.OrderingConflict, ValueError, TypeError) as exc:
+            return conflict(exc)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_view(
+    list=extend_schema(description="Care-team members of the patients you see.",
+                       parameters=[by("patient", "Only this patient's team.")]),
+    create=extend_schema(description="Add someone who has an account, by username or email (owners only).",
+                         responses={201: s.CareTeamMemberSerializer, **WRITE_ERRORS}),
+    retrieve=extend_schema(description="One membership.", responses={200: s.CareTeamMemberSerializer, **NOT_FOUND}),
+    update=extend_schema(description="Change a member's role (owners only).",
+                         responses={200: s.CareTeamMemberSerializer, **WRITE_ERRORS}),
+    partial_update=extend_schema(description="Change a member's role (owners only).",
+                                 responses={200: s.CareTeamMemberSerializer, **WRITE_ERRORS}),
+    destroy=extend_schema(description="Take someone off the care team (owners only; a book keeps one owner).",
+                          responses={204: None, **WRITE_ERRORS}),
+)
+class CareTeamViewSet(ScopedViewSet):
+    queryset = CareTeamMember.objects.all()
+    serializer_class = s.CareTeamMemberSerializer
+    related = ("user", "patient")
+    filters = (("patient", "patient_id"),)
+
+    def require_owner(self, patient):
+        access.get_patient_for(self.request.user, patient.pk)  # 404 when not visible
+        if not access.can_manage_team(self.request.user, patient):
+            raise exceptions.PermissionDenied("Only the book's owner can change its care team.")
+
+    def perform_create(self, serializer):
+        patient = serializer.validated_data["patient"]
+        self.require_owner(patient)
+        try:
+            serializer.instance = access.add_to_team(patient, serializer.validated_data.get("user_identifier", ""),
+                                                     serializer.validated_data.get("role", CareTeamMember.Role.CAREGIVER))
+        except access.TeamChangeRefused as exc:
+            raise exceptions.ValidationError({"user_identifier": [exc.message]})
+
+    def perform_update(self, serializer):
+        member = serializer.instance
+        self.require_owner(member.patient)
+        if serializer.validated_data.get("patient", member.patient) != member.patient:
+            raise exceptions.ValidationError({"patient": ["A membership stays with its patient."]})
+        try:
+            access.change_role(member, serializer.validated_data.get("role", member.role))
+        except access.TeamChangeRefused as exc:
+            raise exceptions.ValidationError({"role": [exc.message]})
+
+    def perform_destroy(self, instance):
+        self.require_owner(instance.patient)
+        try:
+            access.remove_from_team(instance)
+        except access.TeamChangeRefused as exc:
+            raise exceptions.ValidationError({"detail": [exc.message]})
+
+
+@extend_schema_view(
+    list=extend_schema(description="People, places, pets and objects of the books you see.",
+                       parameters=[by("patient", "Only this patient's subjects.")]),
+    create=extend_schema(description="Add a subject to a book.", responses={201: s.SubjectSerializer, **WRITE_ERRORS}),
+    retrieve=extend_schema(description="One subject.", responses={200: s.SubjectSerializer, **NOT_FOUND}),
+    update=extend_schema(description="Change a subject.", responses={200: s.SubjectSerializer, **WRITE_ERRORS}),
+    partial_update=extend_schema(description="Change some fields of a subject.",
+                                 responses={200: s.SubjectSerializer, **WRITE_ERRORS}),
+    destroy=extend_schema(description="Delete a subject with its photos and trainings.",
+                          responses={204: None, **WRITE_ERRORS}),
+)
+class SubjectViewSet(ScopedViewSet):
+    queryset = Subject.objects.all()
+    serializer_class = s.SubjectSerializer
+    filters = (("patient", "patient_id"),)
+
+    def get_queryset(self):
+        return super().get_queryset().annotate(photo_count=Count("photos"))
+
+    def perform_create(self, serializer):
+        require_edit(self.request.user, serializer.validated_data["patient"])
+        serializer.save()
+
+    def perform_update(self, serializer):
+        if serializer.validated_data.get("patient", serializer.instance.patient) != serializer.instance.patient:
+            raise exceptions.ValidationError({"patient": ["A subject stays in its book."]})
+        super().perform_update(serializer)
+
+
+@extend_schema_view(
+    list=extend_schema(description="Reference photos of the subjects you see.",
+                       parameters=[by("subject", "Only this subject's photos."), by("patient", "Only this patient's.")]),
+    create=extend_schema(description="Upload one photo of a subject (multipart). It is checked and cleaned like "
+                                     "a photo added on the web: its notes say what could be better.",
+                         responses={201: s.ReferencePhotoSerializer, **WRITE_ERRORS}),
+    retrieve=extend_schema(description="One photo.", responses={200: s.ReferencePhotoSerializer, **NOT_FOUND}),
+    destroy=extend_schema(description="Delete a photo.", responses={204: None, **WRITE_ERRORS}),
+)
+class ReferencePhotoViewSet(ScopedViewSet):
+    queryset = ReferencePhoto.objects.all()
+    serializer_class = s.ReferencePhotoSerializer
+    patient_path = "subject__patient"
+    related = ("subject__patient",)
+    filters = (("subject", "subject_id"), ("patient", "subject__patient_id"))
+    parser_classes = [MultiPartParser, FormParser]
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def perform_create(self, serializer):
+        subject = serializer.validated_data["subject"]
+        require_edit(self.request.user, subject.patient)
+        try:
+            serializer.instance = add_reference_photo(subject, serializer.validated_data["image"], user=self.request.user)
+        except UploadRejected as exc:
+            raise exceptions.ValidationError({"image": [exc.message]})
+
+    def perform_destroy(self, instance):
+        require_edit(self.request.user, instance.subject.patient)
+        instance.image.delete(save=False)
+        instance.delete()
+
+
+@extend_schema_view(
+    list=extend_schema(description="Chapters of the books you see, in order.",
+                       parameters=[by("patient", "Only this patient's chapters.")]),
+    create=extend_schema(description="Add a chapter at the end of a book.",
+                         responses={201: s.ChapterSerializer, **WRITE_ERRORS}),
+    retrieve=extend_schema(description="One chapter.", responses={200: s.ChapterSerializer, **NOT_FOUND}),
+    update=extend_schema(description="Rename a chapter.", responses={200: s.ChapterSerializer, **WRITE_ERRORS}),
+    partial_update=extend_schema(description="Rename a chapter.", responses={200: s.ChapterSerializer, **WRITE_ERRORS}),
+    destroy=extend_schema(description="Delete a chapter with its memories.", responses={204: None, **WRITE_ERRORS}),
+)
+class ChapterViewSet(ScopedViewSet):
+    queryset = Chapter.objects.all()
+    serializer_class = s.ChapterSerializer
+    filters = (("patient", "patient_id"),)
+
+    def perform_create(self, serializer):
+        require_edit(self.request.user, serializer.validated_data["patient"])
+        serializer.save()
+
+    @extend_schema(description="Move a chapter to another place in its book.", request=MOVE,
+                   responses={200: s.ChapterSerializer, **WRITE_ERRORS, **ORDERING_CONFLICT})
+    @action(detail=True, methods=["post"])
+    def move(self, request, pk=None):
+        chapter = self.get_object()
+        self.check_edit(chapter)
+        position = _position(request)
+        try:
+            positions.move_to(chapter, chapter.patient, chapter.patient.chapters.all(), position)
+        except positions.OrderingConflict as exc:
+            return conflict(exc)
+        chapter.refresh_from_db()
+        return Response(self.get_serializer(chapter).data)
+
+
+def _position(request):
+    serializer = MOVE(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data["position"]
+
+
+@extend_schema_view(
+    list=extend_schema(description="Memories of the books you see, in book order. Therapists do not see hidden ones.",
+                       parameters=[by("chapter", "Only this chapter's."), by("patient", "Only this patient's.")]),
+    create=extend_schema(description="Add a memory at the end of a chapter.",
+                         responses={201: s.MemorySerializer, **WRITE_ERRORS}),
+    retrieve=extend_schema(description="One memory.", responses={200: s.MemorySerializer, **NOT_FOUND}),
+    update=extend_schema(description="Change a memory: words, subjects, hidden.",
+                         responses={200: s.MemorySerializer, **WRITE_ERRORS}),
+    partial_update=extend_schema(description="Change some fields of a memory.",
+                                 responses={200: s.MemorySerializer, **WRITE_ERRORS}),
+    destroy=extend_schema(description="Delete a memory and its pictures (hiding keeps it instead).",
+                          responses={204: None, **WRITE_ERRORS}),
+)
+class MemoryViewSet(ScopedViewSet):
+    queryset = Memory.objects.all()
+    serializer_class = s.MemorySerializer
+    patient_path = "chapter__patient"
+    related = ("chapter", "chosen_image")
+    filters = (("chapter", "chapter_id"), ("patient", "chapter__patient_id"))
+
+    def get_queryset(self):
+        editable = access.patients_for(self.request.user, edit=True)
+        # Therapists never see hidden material (the web book and the carousel agree).
+        queryset = super().get_queryset().filter(Q(hidden=False) | Q(chapter__patient__in=editable))
+        return queryset.prefetch_related("subjects").order_by("chapter__patient_id", "chapter__position", "position")
+
+    def perform_create(self, serializer):
+        require_edit(self.request.user, serializer.validated_data["chapter"].patient)
+        serializer.save()
+
+    @extend_schema(description="Move a memory to a place in its chapter, or into another chapter of its book.",
+                   request=inline_serializer("MemoryMove", {
+                       "position": serializers.IntegerField(min_value=0, help_text="The new place: 0 is first."),
+                       "chapter": serializers.IntegerField(required=False, help_text="Another chapter of the book.")}),
+                   responses={200: s.MemorySerializer, **WRITE_ERRORS, **ORDERING_CONFLICT})
+    @action(detail=True, methods=["post"])
+    def move(self, request, pk=None):
+        memory = self.get_object()
+        self.check_edit(memory)
+        position = _position(request)
+        chapter = memory.chapter
+        if request.data.get("chapter") not in (None, ""):
+            try:
+                chapter = memory.chapter.patient.chapters.get(pk=int(request.data["chapter"]))
+            except (ValueError, TypeError, Chapter.DoesNotExist):
+                raise exceptions.ValidationError({"chapter": ["Not a chapter of this book."]})
+        memory.chapter = chapter
+        try:
+            positions.move_to(memory, chapter, chapter.memories.all(), position)
+        except positions.OrderingConflict as exc:
+            return conflict(exc)
+        memory.refresh_from_db()
+        return Response(self.get_serializer(memory).data)
+
+
+@extend_schema_view(
+    list=extend_schema(description="Candidate pictures of the memories you see, newest first.",
+                       parameters=[by("memory", "Only this memory's pictures.")]),
+    create=extend_schema(description="Upload a real photo for a memory (multipart), checked like every upload.",
+                         responses={201: s.MemoryImageSerializer, **WRITE_ERRORS}),
+    retrieve=extend_schema(description="One picture, with the exact recipe (parameters, seed) it was made with.",
+                           responses={200: s.MemoryImageSerializer, **NOT_FOUND}),
+    destroy=extend_schema(description="Delete a candidate picture.", responses={204: None, **WRITE_ERRORS}),
+)
+class MemoryImageViewSet(ScopedViewSet):
+    queryset = MemoryImage.objects.all()
+    serializer_class = s.MemoryImageSerializer
+    patient_path = "memory__chapter__patient"
+    related = ("memory__chapter",)
+    filters = (("memory", "memory_id"),)
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    http_method_names = ["get", "post", "delete", "head", "options"]
+
+    def get_queryset(self):
+        editable = access.patients_for(self.request.user, edit=True)
+        return super().get_queryset().filter(Q(memory__hidden=False) | Q(memory__chapter__patient__in=editable))
+
+    def perform_create(self, serializer):
+        memory = serializer.validated_data["memory"]
+        require_edit(self.request.user, memory.chapter.patient)
+        try:
+            serializer.instance = add_uploaded_memory_image(memory, serializer.validated_data["image"],
+                                                            user=self.request.user,
+                                                            choose=serializer.validated_data.get("choose", False))
+        except UploadRejected as exc:
+            raise exceptions.ValidationError({"image": [exc.message]})
+
+    def perform_destroy(self, instance):
+        require_edit(self.request.user, instance.memory.chapter.patient)
+        instance.image.delete(save=False)
+        instance.delete()
+
+    @extend_schema(description="Use this picture for its memory.", request=None,
+                   responses={200: s.MemoryImageSerializer, **WRITE_ERRORS})
+    @action(detail=True, methods=["post"])
+    def choose(self, request, pk=None):
+        image = self.get_object()
+        self.check_edit(image)
+        Memory.objects.filter(pk=image.memory_id).update(chosen_image=image)
+        image.memory.chosen_image_id = image.pk
+        return Response(self.get_serializer(image).data)
