@@ -10,7 +10,13 @@ from generation.api import CheckpointViewSet, GenerationJobViewSet, TrainingJobV
 from .views import (CareTeamViewSet, ChapterViewSet, MemoryImageViewSet, MemoryViewSet, PatientViewSet,
                     ReferencePhotoViewSet, SubjectViewSet)
 
-router = DefaultRouter()
+
+
+class Router(DefaultRouter):
+    include_format_suffixes = False  # JSON only: fewer URLs to keep private
+
+
+router = Router()
 router.register("patients", PatientViewSet, basename="patient")
 router.register("care-team", CareTeamViewSet, basename="care-team")
 router.register("subjects", SubjectViewSet, basename="subject")

@@ -332,3 +332,64 @@ def test_the_commands_submit_jobs_and_follow_them_to_the_end(workers, book):
     assert "Stored patients/" in drawn.stdout and "(seed 5)" in drawn.stdout
     refused = manage("generate_memory", str(memory.pk), "--steps", "0")
     assert refused.returncode == 1 and "steps must be from 1 to 150" in refused.stderr
+
+
+def test_the_whole_book_through_the_api(workers, owner):
+    """An integrator's path: a patient, 10 photos, training, a memory, pictures, a choice, the book."""
+    from rest_framework.test import APIClient
+
+    workers.start()
+    api = APIClient()
+    api.force_authenticate(owner)
+
+    def ok(response, status=200):
+        assert response.status_code == status, response.content
+        return response.json()
+
+    def follow(url):
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            job = ok(api.get(url))
+            if job["state"] in ("succeeded", "failed", "cancelled"):
+                assert job["state"] == "succeeded", job["error"]
+                return job
+            time.sleep(0.2)
+        raise AssertionError(f"{url} did not finish")
+
+    patient = ok(api.post("/api/patients/", {"name": "Juan Pacheco", "photo_consent": True,
+                                             "photo_consent_note": "Juan himself"}, format="json"), 201)
+    juan = ok(api.post("/api/subjects/", {"patient": patient["id"], "kind": "person", "name": "Juan",
+                                          "class_word": "man"}, format="json"), 201)
+    for index in range(10):
+        rng = np.random.default_rng(index)
+        pixels = np.clip(np.array([25 * index, 120, 200], dtype=np.float32) + rng.normal(0, 60, (256, 256, 3)), 0, 255)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels.astype(np.uint8)).save(buffer, "JPEG")
+        ok(api.post("/api/photos/", {"subject": juan["id"], "image": SimpleUploadedFile(f"juan{index}.jpg",
+                                                                                          buffer.getvalue())},
+                    format="multipart"), 201)
+    submitted = api.post("/api/training-jobs/", {"subject": juan["id"], "steps": 20}, format="json")
+    assert submitted.status_code == 202
+    training = follow(submitted["Location"])
+    assert [c["step"] for c in training["checkpoints"]] == [10, 20] and training["photo_report"]["used_count"] == 10
+    first = training["checkpoints"][0]
+    ok(api.post(f"/api/checkpoints/{first['id']}/choose/"))
+    assert ok(api.get(f"/api/subjects/{juan['id']}/"))["trained"] is True
+
+    chapter = ok(api.post("/api/chapters/", {"patient": patient["id"], "title": "Old age"}, format="json"), 201)
+    memory = ok(api.post("/api/memories/", {"chapter": chapter["id"], "title": "In the mountains",
+                                            "scene": "Juan walking in the mountains", "subjects": [juan["id"]]},
+                         format="json"), 201)
+    submitted = api.post("/api/generation-jobs/", {"memory": memory["id"], "steps": 2, "width": 64, "height": 64,
+                                                   "num_images": 2, "seed": 11}, format="json")
+    assert submitted.status_code == 202
+    pictures = follow(submitted["Location"])["results"]
+    assert [p["seed"] for p in sorted(pictures, key=lambda p: p["seed"])] == [11, 12]
+    picture = ok(api.get(f"/api/memory-images/{pictures[0]['id']}/"))
+    assert picture["generated"] and picture["from_demo_model"]
+    assert f"subject{juan['id']}_checkpoint{first['id']}" in picture["parameters"]["adapters"]  # the chosen one
+    ok(api.post(f"/api/memory-images/{picture['id']}/choose/"))
+
+    book = ok(api.get("/api/memories/", {"patient": patient["id"]}))
+    assert book["count"] == 1 and book["results"][0]["chosen_image"] == picture["id"]
+    assert book["results"][0]["chosen_image_url"].startswith("http://testserver/media/patients/")
