@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from lifebook.api.base import Scoped, SubmitsJobs, require_edit
-from lifebook.api.serializers import media_url
+from lifebook.api.serializers import ScopedRelations, media_url
 from lifebook.models import MemoryImage
 
 from . import jobs
@@ -44,7 +44,7 @@ JOB_FIELDS = ["id", "url", "state", "stage", "step", "total_steps", "progress_pe
               "attempts", "created_at", "started_at", "finished_at"]
 
 
-class TrainingJobSerializer(serializers.ModelSerializer):
+class TrainingJobSerializer(ScopedRelations, serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:training-job-detail")
     steps = serializers.IntegerField(write_only=True, required=False, min_value=1, max_value=100_000,
                                      help_text="Default: 240 per photo (2400 for 10).")
@@ -57,7 +57,7 @@ class TrainingJobSerializer(serializers.ModelSerializer):
         read_only_fields = [f for f in fields if f not in ("subject", "steps")]
 
 
-class GenerationJobSerializer(serializers.ModelSerializer):
+class GenerationJobSerializer(ScopedRelations, serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:generation-job-detail")
     kind = serializers.ChoiceField(choices=GenerationJob.Kind.choices, default=GenerationJob.Kind.TXT2IMG,
                                    help_text="txt2img becomes compose by itself when two trained people are in the memory.")

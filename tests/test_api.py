@@ -115,7 +115,12 @@ def test_another_family_gets_404_and_sees_nothing(name, book, stranger):
     assert client.patch(f"/api/{name}/{obj.pk}/", change or {}, format="json").status_code in (404, 405)
     assert client.delete(f"/api/{name}/{obj.pk}/").status_code in (404, 405)
     if payload and name != "patients":  # a new patient is their own book
-        assert create(client, name, book).status_code == 404
+        # An id from another book is answered exactly like an id that does not exist.
+        foreign = create(client, name, book)
+        assert foreign.status_code == 400
+        parent_field = next(k for k in RESOURCES[name][1](book) if k in ("patient", "subject", "chapter", "memory"))
+        parent_id = RESOURCES[name][1](book)[parent_field]
+        assert foreign.json() == {parent_field: [f'Invalid pk "{parent_id}" - object does not exist.']}
 
 
 @pytest.mark.parametrize("name", RESOURCES)

@@ -2,7 +2,7 @@
 
 Scoping is done in `get_queryset()` (DRF applies object permissions to neither lists nor creates):
 another family's rows are simply not there, so they get 404. A therapist sees the book and gets 403 on
-any change. Parents named in a create are checked the same way (404 if not visible, 403 if read-only).
+any change. Ids sent in a body resolve only within the visible patients (serializers.ScopedRelations).
 """
 
 from django.http import Http404

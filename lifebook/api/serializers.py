@@ -2,10 +2,34 @@
 
 from rest_framework import serializers
 
-from accounts.access import role_for
+from accounts.access import patients_for, role_for
 from accounts.models import CareTeamMember
 
 from ..models import Chapter, Memory, MemoryImage, Patient, ReferencePhoto, Subject
+
+
+# How each model reaches its patient: the key to scoping ids a client sends.
+PATIENT_PATHS = {Patient: "pk", Subject: "patient", Chapter: "patient", Memory: "chapter__patient",
+                 MemoryImage: "memory__chapter__patient", ReferencePhoto: "subject__patient"}
+
+
+class ScopedRelations:
+    """Ids a client sends (a subject, a memory...) resolve only within the patients they may see, so an
+    id from another book gets exactly the answer of an id that does not exist: nothing to learn from."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is None:
+            return
+        visible = patients_for(request.user)
+        for field in self.fields.values():
+            relation = getattr(field, "child_relation", field)  # many=True wraps the field
+            if isinstance(relation, serializers.PrimaryKeyRelatedField) and relation.queryset is not None:
+                path = PATIENT_PATHS.get(relation.queryset.model)
+                if path:
+                    lookup = "pk__in" if path == "pk" else f"{path}__in"
+                    relation.queryset = relation.queryset.filter(**{lookup: visible})
 
 
 def media_url(serializer, field_file):
@@ -42,7 +66,7 @@ class PatientSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class CareTeamMemberSerializer(serializers.ModelSerializer):
+class CareTeamMemberSerializer(ScopedRelations, serializers.ModelSerializer):
     user = serializers.CharField(source="user.username", read_only=True)
     user_identifier = serializers.CharField(write_only=True, required=False,
                                             help_text="When adding someone: their username or email.")
@@ -53,7 +77,7 @@ class CareTeamMemberSerializer(serializers.ModelSerializer):
         read_only_fields = ["added_at"]
 
 
-class SubjectSerializer(serializers.ModelSerializer):
+class SubjectSerializer(ScopedRelations, serializers.ModelSerializer):
     photo_count = serializers.IntegerField(read_only=True)
     trained = serializers.SerializerMethodField(help_text="Whether Lifebook has learned what this subject looks like.")
 
@@ -69,7 +93,7 @@ class SubjectSerializer(serializers.ModelSerializer):
         return adapter_for(subject) is not None
 
 
-class ReferencePhotoSerializer(serializers.ModelSerializer):
+class ReferencePhotoSerializer(ScopedRelations, serializers.ModelSerializer):
     image = serializers.ImageField(write_only=True, help_text="JPEG, PNG, WebP or HEIC; at least 256 pixels a side.")
     url = serializers.SerializerMethodField()
 
@@ -83,7 +107,7 @@ class ReferencePhotoSerializer(serializers.ModelSerializer):
         return media_url(self, photo.image)
 
 
-class ChapterSerializer(serializers.ModelSerializer):
+class ChapterSerializer(ScopedRelations, serializers.ModelSerializer):
     class Meta:
         model = Chapter
         fields = ["id", "patient", "title", "life_stage", "position"]
@@ -95,7 +119,7 @@ class ChapterSerializer(serializers.ModelSerializer):
         return patient
 
 
-class MemorySerializer(serializers.ModelSerializer):
+class MemorySerializer(ScopedRelations, serializers.ModelSerializer):
     chosen_image_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -118,7 +142,7 @@ class MemorySerializer(serializers.ModelSerializer):
         return attrs
 
 
-class MemoryImageSerializer(serializers.ModelSerializer):
+class MemoryImageSerializer(ScopedRelations, serializers.ModelSerializer):
     image = serializers.ImageField(write_only=True, help_text="A real photo instead of a generated picture.")
     url = serializers.SerializerMethodField()
     generated = serializers.BooleanField(source="is_generated", read_only=True,
