@@ -80,6 +80,9 @@ def submit_generation(memory: Memory, *, kind: str = GenerationJob.Kind.TXT2IMG,
         raise JobRefused("Describe the memory first: the picture is drawn from its description.")
     if kind == GenerationJob.Kind.TXT2IMG and plan.uses_compose:
         kind = GenerationJob.Kind.COMPOSE  # two trained people: painted one at a time, so they stay themselves
+    if kind == GenerationJob.Kind.COMPOSE and not plan.uses_compose:
+        raise JobRefused("Painting people one at a time needs two people whom Lifebook has learned; "
+                         "make the picture from the description instead.")
     unknown = set(numbers) - set(GENERATION_LIMITS)
     if unknown:
         raise JobRefused(f"Unknown setting(s): {', '.join(sorted(unknown))}.")

@@ -169,6 +169,8 @@ def test_two_trained_people_make_a_composed_picture(memory, patient):
     memory.subjects.add(juan, ana)
     succeeded_training(juan)
     assert jobs.submit_generation(memory).kind == GenerationJob.Kind.TXT2IMG
+    with pytest.raises(jobs.JobRefused, match="needs two people"):
+        jobs.submit_generation(memory, kind="compose")
     succeeded_training(ana)
     job = jobs.submit_generation(memory)
     assert job.kind == GenerationJob.Kind.COMPOSE and job.parameters["steps"] == 40 and job.parameters["guidance"] == 14.5
