@@ -57,6 +57,12 @@ class TrainingJobSerializer(ScopedRelations, serializers.ModelSerializer):
         read_only_fields = [f for f in fields if f not in ("subject", "steps")]
 
 
+def limited(field, name, help_text):
+    """A picture setting with the range `generation.jobs` enforces, so the schema says it too."""
+    low, high = jobs.GENERATION_LIMITS[name]
+    return field(write_only=True, required=False, min_value=low, max_value=high, help_text=help_text)
+
+
 class GenerationJobSerializer(ScopedRelations, serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:generation-job-detail")
     kind = serializers.ChoiceField(choices=GenerationJob.Kind.choices, default=GenerationJob.Kind.TXT2IMG,
@@ -66,13 +72,13 @@ class GenerationJobSerializer(ScopedRelations, serializers.ModelSerializer):
     source_upload = serializers.ImageField(write_only=True, required=False, help_text="A sketch to start from (img2img).")
     mask_upload = serializers.ImageField(write_only=True, required=False,
                                          help_text="For inpaint: white (or opaque strokes) = the part to repaint.")
-    steps = serializers.IntegerField(write_only=True, required=False)
-    guidance = serializers.FloatField(write_only=True, required=False)
-    width = serializers.IntegerField(write_only=True, required=False)
-    height = serializers.IntegerField(write_only=True, required=False)
-    seed = serializers.IntegerField(write_only=True, required=False)
-    num_images = serializers.IntegerField(write_only=True, required=False)
-    strength = serializers.FloatField(write_only=True, required=False)
+    steps = limited(serializers.IntegerField, "steps", "Denoising steps (Advanced).")
+    guidance = limited(serializers.FloatField, "guidance", "How closely to follow the words (Advanced).")
+    width = limited(serializers.IntegerField, "width", "Pixels, a multiple of 8.")
+    height = limited(serializers.IntegerField, "height", "Pixels, a multiple of 8.")
+    seed = limited(serializers.IntegerField, "seed", "The same seed and words give the same picture.")
+    num_images = limited(serializers.IntegerField, "num_images", "How many candidates.")
+    strength = limited(serializers.FloatField, "strength", "How much to change (img2img and inpaint).")
     preview_url = serializers.CharField(source="preview", read_only=True,
                                         help_text="The latest step preview, as a data: URL, while it runs.")
     results = serializers.SerializerMethodField()
@@ -97,6 +103,7 @@ def accepted(serializer, job, request, name):
 
 class JobViewSet(SubmitsJobs, mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped):
     filters = (("state", "state"),)
+    filter_choices = {"state": JobState.values}
 
     @extend_schema(description="Stop the job: a waiting job is cancelled at once, a running one within a step; "
                                "its partial files are removed.", request=None,

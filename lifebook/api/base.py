@@ -42,11 +42,19 @@ class Scoped(viewsets.GenericViewSet):
             for parameter, lookup in self.filters:
                 value = self.request.query_params.get(parameter)
                 if value not in (None, ""):
-                    try:
-                        queryset = queryset.filter(**{lookup: value})
-                    except (ValueError, TypeError):
-                        raise exceptions.ValidationError({parameter: "Not a valid value."})
+                    queryset = queryset.filter(**{lookup: self.filter_value(parameter, lookup, value)})
         return queryset
+
+    def filter_value(self, parameter, lookup, value):
+        """Ids are checked here: a database's integers stop at 2**63, and a bad value is a 400, not a 500."""
+        if lookup.endswith("_id") or lookup == "pk":
+            if not value.isdigit() or int(value) >= 2**63:
+                raise exceptions.ValidationError({parameter: [f"“{value}” is not an id."]})
+            return int(value)
+        choices = getattr(self, "filter_choices", {}).get(parameter)
+        if choices is not None and value not in choices:
+            raise exceptions.ValidationError({parameter: [f"Choose one of: {', '.join(choices)}."]})
+        return value
 
     def patient_of(self, obj):
         for part in self.patient_path.split("__"):

@@ -78,7 +78,7 @@ class CareTeamMemberSerializer(ScopedRelations, serializers.ModelSerializer):
 
 
 class SubjectSerializer(ScopedRelations, serializers.ModelSerializer):
-    photo_count = serializers.IntegerField(read_only=True)
+    photo_count = serializers.SerializerMethodField(help_text="How many reference photos it has.")
     trained = serializers.SerializerMethodField(help_text="Whether Lifebook has learned what this subject looks like.")
 
     class Meta:
@@ -86,6 +86,10 @@ class SubjectSerializer(ScopedRelations, serializers.ModelSerializer):
         fields = ["id", "patient", "kind", "name", "relationship", "life_stage", "class_word", "photo_count",
                   "trained", "created_at"]
         read_only_fields = ["created_at"]
+
+    def get_photo_count(self, subject) -> int:
+        count = getattr(subject, "photo_count", None)  # annotated in lists; a new subject has none
+        return subject.photos.count() if count is None else count
 
     def get_trained(self, subject) -> bool:
         from generation.planning import adapter_for

@@ -2,7 +2,8 @@
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from drf_spectacular.utils import OpenApiTypes, extend_schema
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.routers import DefaultRouter
 
 from generation.api import CheckpointViewSet, GenerationJobViewSet, TrainingJobViewSet
@@ -17,6 +18,13 @@ class Router(DefaultRouter):
 
 
 router = Router()
+
+
+@extend_schema(description="Trade a username and password for an API token (send it as `Authorization: Token <key>`).",
+               responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT})
+class TokenView(ObtainAuthToken):
+    pass
+
 router.register("patients", PatientViewSet, basename="patient")
 router.register("care-team", CareTeamViewSet, basename="care-team")
 router.register("subjects", SubjectViewSet, basename="subject")
@@ -31,7 +39,7 @@ router.register("generation-jobs", GenerationJobViewSet, basename="generation-jo
 app_name = "api"
 urlpatterns = [
     path("", include(router.urls)),
-    path("token/", obtain_auth_token, name="token"),
+    path("token/", TokenView.as_view(), name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]

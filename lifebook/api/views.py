@@ -26,6 +26,11 @@ def by(name, description):
     return OpenApiParameter(name, int, description=description)
 
 
+class ChapterOrderSerializer(serializers.Serializer):
+    order = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+                                  help_text="Every chapter id of the book, each once, in the new order.")
+
+
 class MoveSerializer(serializers.Serializer):
     position = serializers.IntegerField(min_value=0, help_text="The new place: 0 is first.")
 
@@ -40,7 +45,8 @@ def conflict(exc):
 
 @extend_schema_view(
     list=extend_schema(description="The patients whose care team you are on."),
-    create=extend_schema(description="Start a book. You become its owner.", responses={201: s.PatientSerializer}),
+    create=extend_schema(description="Start a book. You become its owner.",
+                         responses={201: s.PatientSerializer, 400: OpenApiTypes.OBJECT}),
     retrieve=extend_schema(description="One patient.", responses={200: s.PatientSerializer, **NOT_FOUND}),
     update=extend_schema(description="Change a patient (owners and caregivers).",
                          responses={200: s.PatientSerializer, **WRITE_ERRORS}),
@@ -79,17 +85,16 @@ class PatientViewSet(ScopedViewSet):
         instance.delete()
 
     @extend_schema(description="Put the chapters in this order (every chapter id, each once).",
-                   request=inline_serializer("ChapterOrder", {"order": serializers.ListField(child=serializers.IntegerField())}),
+                   request=ChapterOrderSerializer,
                    responses={204: None, **WRITE_ERRORS, **ORDERING_CONFLICT})
     @action(detail=True, methods=["post"], url_path="chapter-order")
     def chapter_order(self, request, pk=None):
         patient = self.get_object()
         require_edit(request.user, patient)
-        order = request.data.get("order")
-        if not isinstance(order, list):
-            raise exceptions.ValidationError({"order": ["Give the list of chapter ids in their new order."]})
+        body = ChapterOrderSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
         try:
-            positions.reorder(patient, patient.chapters.all(), order)
+            positions.reorder(patient, patient.chapters.all(), body.validated_data["order"])
         except (positions.OrderingConflict, ValueError, TypeError) as exc:
             return conflict(exc)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -163,7 +168,7 @@ class SubjectViewSet(ScopedViewSet):
     filters = (("patient", "patient_id"),)
 
     def get_queryset(self):
-        return super().get_queryset().annotate(photo_count=Count("photos"))
+        return super().get_queryset().annotate(photo_count=Count("photos")).order_by("patient_id", "kind", "name", "pk")
 
     def perform_create(self, serializer):
         require_edit(self.request.user, serializer.validated_data["patient"])
