@@ -312,3 +312,20 @@ def test_lists_are_paginated_and_filtered(book, owner, patient):
 def test_a_malformed_chapter_order_is_a_400(book, owner, patient, body):
     response = client_for(owner).post(f"/api/patients/{patient.pk}/chapter-order/", body, format="json")
     assert response.status_code == 400
+
+
+def test_a_therapist_cannot_use_any_changing_action(book, therapist, patient):
+    client = client_for(therapist)
+    actions = [
+        (f"/api/patients/{patient.pk}/chapter-order/", {"order": [book["chapter"].pk]}),
+        (f"/api/chapters/{book['chapter'].pk}/move/", {"position": 0}),
+        (f"/api/memories/{book['memory'].pk}/move/", {"position": 0}),
+        (f"/api/memory-images/{book['picture'].pk}/choose/", {}),
+        (f"/api/checkpoints/{book['checkpoint'].pk}/choose/", {}),
+        (f"/api/training-jobs/{book['training'].pk}/cancel/", {}),
+        (f"/api/generation-jobs/{book['generation'].pk}/cancel/", {}),
+    ]
+    for url, body in actions:
+        assert client.post(url, body, format="json").status_code == 403, url
+    book["generation"].refresh_from_db()
+    assert not book["generation"].cancel_requested
