@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 import os
 import shutil
@@ -173,7 +174,12 @@ def run_training_job(job_id: int) -> str:
             with photo.image.open("rb") as handle, Image.open(handle) as image:
                 photos.append((f"photo-{photo.pk}.jpg", image.convert("RGB")))
 
+        report_shown = []
+
         def progress(update):
+            if not report_shown and (folder / "report.json").exists():  # the photo advice, before training ends
+                heartbeat.report(photo_report=json.loads((folder / "report.json").read_text()))
+                report_shown.append(True)
             if update.stage == "checkpoint":
                 store_checkpoint(job, update.checkpoint)
             heartbeat.report(step=update.step, total_steps=update.total, stage=update.stage,

@@ -161,18 +161,9 @@ def main(argv=None) -> int:
     }, **({"attention_slicing": True, "vae_tiling": True, "cpu_offload": True} if args.low_memory else {}))
     if args.command == "train":
         return _train(args, options)
-    try:
-        engine = Engine(options)
-        result = _run(engine, args)
-    except EngineInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except Cancelled:
-        print("cancelled", file=sys.stderr)
-        return 130
-    except EngineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    result = _reporting_errors(lambda: _run(Engine(options), args))
+    if isinstance(result, int):
+        return result
     args.out.parent.mkdir(parents=True, exist_ok=True)
     outputs = [args.out] if len(result.images) == 1 else [
         args.out.with_name(f"{args.out.stem}_{i + 1}{args.out.suffix}") for i in range(len(result.images))
@@ -190,6 +181,21 @@ def main(argv=None) -> int:
     if result.is_demo_model:
         print("This is the demo model: its pictures are noise. Set LIFEBOOK_BASE_MODEL to real SD1.5 weights.")
     return 0
+
+
+def _reporting_errors(work):
+    """The work's result, or the exit status after one clear line: 2 bad input, 130 cancelled, 1 other."""
+    try:
+        return work()
+    except EngineInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Cancelled:
+        print("cancelled", file=sys.stderr)
+        return 130
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 def _run(engine: Engine, args):
@@ -223,20 +229,18 @@ def _train(args, engine_options) -> int:
         use_8bit_adam=False if args.no_8bit_adam else None, sample_steps=args.sample_steps, export_kohya=args.kohya,
     )
     bar = None if args.quiet else _TrainingBar()
-    try:
+    trainer = None
+
+    def train():
+        nonlocal trainer
         photos = load_photo_folder(args.photos)
         trainer = Trainer(engine_options)
-        result = trainer.train(photos, token=args.token, class_word=args.class_word, is_person=args.kind == "person",
-                               out_dir=args.out, options=options, progress=bar)
-    except EngineInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except Cancelled:
-        print("cancelled", file=sys.stderr)
-        return 130
-    except EngineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return trainer.train(photos, token=args.token, class_word=args.class_word, is_person=args.kind == "person",
+                             out_dir=args.out, options=options, progress=bar)
+
+    result = _reporting_errors(train)
+    if isinstance(result, int):
+        return result
     report = result.prepared.report
     for photo in report.photos:
         for problem in photo.problems:

@@ -212,6 +212,7 @@ def test_a_worker_killed_mid_training_is_replaced_and_the_training_resumes(worke
     photos_for(juan)
     job = jobs.submit_training(juan, steps=400)
     wait_for(job, lambda j: TrainingCheckpoint.objects.filter(job=j).exists(), what="a first checkpoint")
+    wait_for(job, lambda j: j.photo_report.get("used_count") == 3, what="the photo report while training")
     workers.kill(first)
     job.refresh_from_db()
     assert job.state == JobState.RUNNING  # what a dead worker leaves behind
