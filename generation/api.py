@@ -20,6 +20,7 @@ from . import jobs
 from .models import GenerationJob, JobState, TrainingCheckpoint, TrainingJob
 
 WRITE_ERRORS = {400: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT}
+LIST_ERRORS = {400: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT}  # a bad filter value; a page past the end
 STATE = OpenApiParameter("state", str, enum=JobState.values, description="Only jobs in this state.")
 
 
@@ -117,6 +118,7 @@ class JobViewSet(SubmitsJobs, mixins.CreateModelMixin, mixins.ListModelMixin, mi
 
 @extend_schema_view(
     list=extend_schema(description="Trainings of the subjects you see, newest first.",
+                       responses={200: TrainingJobSerializer(many=True), **LIST_ERRORS},
                        parameters=[OpenApiParameter("subject", int), OpenApiParameter("patient", int), STATE]),
     create=extend_schema(description="Teach Lifebook what a subject looks like from its photos. Returns 202 "
                                      "with the job's URL; follow its progress there.",
@@ -148,6 +150,7 @@ class TrainingJobViewSet(JobViewSet):
 
 @extend_schema_view(
     list=extend_schema(description="Picture jobs of the memories you see, newest first.",
+                       responses={200: GenerationJobSerializer(many=True), **LIST_ERRORS},
                        parameters=[OpenApiParameter("memory", int), OpenApiParameter("patient", int), STATE]),
     create=extend_schema(description="Make candidate pictures for a memory: from its description (txt2img, or "
                                      "compose with two trained people), from a sketch or picture (img2img), or "
@@ -191,6 +194,7 @@ class GenerationJobViewSet(JobViewSet):
 
 @extend_schema_view(
     list=extend_schema(description="Checkpoints of the trainings you see, with their sample pictures.",
+                       responses={200: CheckpointSerializer(many=True), **LIST_ERRORS},
                        parameters=[OpenApiParameter("job", int), OpenApiParameter("subject", int)]),
     retrieve=extend_schema(description="One checkpoint.", responses={200: CheckpointSerializer, 404: OpenApiTypes.OBJECT}),
 )

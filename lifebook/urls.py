@@ -13,3 +13,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("media/<path:path>", media.serve_media, name="media"),
 ]
+
+handler404 = "lifebook.views.not_found"

@@ -57,3 +57,13 @@ def patient_book(request, patient_id):
         "lifebook/patient_book.html",
         {"patient": patient, "chapters": chapters, "subjects": subjects, "may_edit": may_edit, "role": role},
     )
+
+
+def not_found(request, exception=None):
+    """Django's 404 page; on /api/, the JSON an API client expects (same words as DRF's own 404)."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)

@@ -329,3 +329,11 @@ def test_a_therapist_cannot_use_any_changing_action(book, therapist, patient):
         assert client.post(url, body, format="json").status_code == 403, url
     book["generation"].refresh_from_db()
     assert not book["generation"].cancel_requested
+
+
+def test_an_api_url_that_matches_nothing_answers_json(owner, client):
+    client.force_login(owner)
+    response = client.get("/api/patients/1.5/")
+    assert response.status_code == 404 and response.json() == {"detail": "Not found."}
+    page = client.get("/no-such-page/")
+    assert page.status_code == 404 and "text/html" in page["Content-Type"]

@@ -19,6 +19,7 @@ from . import serializers as s
 from .base import ScopedViewSet, require_edit
 
 NOT_FOUND = {404: OpenApiTypes.OBJECT}
+LIST_ERRORS = {400: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT}  # a bad filter value; a page past the end
 WRITE_ERRORS = {400: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT}
 
 
@@ -44,7 +45,8 @@ def conflict(exc):
 
 
 @extend_schema_view(
-    list=extend_schema(description="The patients whose care team you are on."),
+    list=extend_schema(description="The patients whose care team you are on.",
+                       responses={200: s.PatientSerializer(many=True), **LIST_ERRORS}),
     create=extend_schema(description="Start a book. You become its owner.",
                          responses={201: s.PatientSerializer, 400: OpenApiTypes.OBJECT}),
     retrieve=extend_schema(description="One patient.", responses={200: s.PatientSerializer, **NOT_FOUND}),
@@ -102,6 +104,7 @@ class PatientViewSet(ScopedViewSet):
 
 @extend_schema_view(
     list=extend_schema(description="Care-team members of the patients you see.",
+                       responses={200: s.CareTeamMemberSerializer(many=True), **LIST_ERRORS},
                        parameters=[by("patient", "Only this patient's team.")]),
     create=extend_schema(description="Add someone who has an account, by username or email (owners only).",
                          responses={201: s.CareTeamMemberSerializer, **WRITE_ERRORS}),
@@ -153,6 +156,7 @@ class CareTeamViewSet(ScopedViewSet):
 
 @extend_schema_view(
     list=extend_schema(description="People, places, pets and objects of the books you see.",
+                       responses={200: s.SubjectSerializer(many=True), **LIST_ERRORS},
                        parameters=[by("patient", "Only this patient's subjects.")]),
     create=extend_schema(description="Add a subject to a book.", responses={201: s.SubjectSerializer, **WRITE_ERRORS}),
     retrieve=extend_schema(description="One subject.", responses={200: s.SubjectSerializer, **NOT_FOUND}),
@@ -182,6 +186,7 @@ class SubjectViewSet(ScopedViewSet):
 
 @extend_schema_view(
     list=extend_schema(description="Reference photos of the subjects you see.",
+                       responses={200: s.ReferencePhotoSerializer(many=True), **LIST_ERRORS},
                        parameters=[by("subject", "Only this subject's photos."), by("patient", "Only this patient's.")]),
     create=extend_schema(description="Upload one photo of a subject (multipart). It is checked and cleaned like "
                                      "a photo added on the web: its notes say what could be better.",
@@ -214,6 +219,7 @@ class ReferencePhotoViewSet(ScopedViewSet):
 
 @extend_schema_view(
     list=extend_schema(description="Chapters of the books you see, in order.",
+                       responses={200: s.ChapterSerializer(many=True), **LIST_ERRORS},
                        parameters=[by("patient", "Only this patient's chapters.")]),
     create=extend_schema(description="Add a chapter at the end of a book.",
                          responses={201: s.ChapterSerializer, **WRITE_ERRORS}),
@@ -254,6 +260,7 @@ def _position(request):
 
 @extend_schema_view(
     list=extend_schema(description="Memories of the books you see, in book order. Therapists do not see hidden ones.",
+                       responses={200: s.MemorySerializer(many=True), **LIST_ERRORS},
                        parameters=[by("chapter", "Only this chapter's."), by("patient", "Only this patient's.")]),
     create=extend_schema(description="Add a memory at the end of a chapter.",
                          responses={201: s.MemorySerializer, **WRITE_ERRORS}),
@@ -309,6 +316,7 @@ class MemoryViewSet(ScopedViewSet):
 
 @extend_schema_view(
     list=extend_schema(description="Candidate pictures of the memories you see, newest first.",
+                       responses={200: s.MemoryImageSerializer(many=True), **LIST_ERRORS},
                        parameters=[by("memory", "Only this memory's pictures.")]),
     create=extend_schema(description="Upload a real photo for a memory (multipart), checked like every upload.",
                          responses={201: s.MemoryImageSerializer, **WRITE_ERRORS}),
