@@ -118,6 +118,12 @@ class TrainingCheckpoint(models.Model):
         return f"{self.job.subject} at step {self.step}"
 
     @property
+    def sample_urls(self) -> list[str]:
+        from django.core.files.storage import default_storage
+
+        return [default_storage.url(name) for name in self.samples]  # the access-checked media view
+
+    @property
     def engine_adapter_id(self) -> str:
         # Names the file, not only the subject: choosing another checkpoint loads the new weights.
         return f"subject{self.job.subject_id}_checkpoint{self.pk}"

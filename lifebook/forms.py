@@ -1,6 +1,6 @@
 from django import forms
 
-from .models import Patient
+from .models import Patient, Subject
 from .services import record_photo_consent
 
 
@@ -33,3 +33,19 @@ class PatientForm(forms.ModelForm):
         if commit:
             patient.save()
         return patient
+
+
+class SubjectForm(forms.ModelForm):
+    class Meta:
+        model = Subject
+        fields = ["kind", "name", "relationship", "life_stage", "class_word"]
+        labels = {
+            "kind": "Who or what is it?",
+            "relationship": "Relationship to the patient",
+            "life_stage": "Life stage (for the patient at one age)",
+            "class_word": "In one or two plain words, what is it?",
+        }
+        help_texts = {
+            "class_word": "For example: man, woman, boy, dog, church, house. Left empty, Lifebook picks one.",
+            "life_stage": "Only for the patient: add one for each age with photos from that time.",
+        }

@@ -1,13 +1,25 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from . import media, views
+from generation import views as training
+
+from . import media, subject_views, views
+
+SUBJECT = "patients/<int:patient_id>/subjects/<int:subject_id>/"
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("patients/new/", views.patient_create, name="patient_create"),
     path("patients/<int:patient_id>/", views.patient_book, name="patient_book"),
     path("patients/<int:patient_id>/edit/", views.patient_edit, name="patient_edit"),
+    path("patients/<int:patient_id>/subjects/new/", subject_views.subject_create, name="subject_create"),
+    path(SUBJECT, subject_views.subject_page, name="subject_page"),
+    path(SUBJECT + "photos/", subject_views.photo_upload, name="photo_upload"),
+    path(SUBJECT + "photos/<int:photo_id>/delete/", subject_views.photo_delete, name="photo_delete"),
+    path(SUBJECT + "training/", training.training_status, name="training_status"),
+    path(SUBJECT + "training/start/", training.training_start, name="training_start"),
+    path(SUBJECT + "training/<int:job_id>/cancel/", training.training_cancel, name="training_cancel"),
+    path(SUBJECT + "checkpoints/<int:checkpoint_id>/choose/", training.checkpoint_choose, name="checkpoint_choose"),
     path("accounts/", include("accounts.urls")),
     path("api/", include("lifebook.api.urls")),
     path("admin/", admin.site.urls),

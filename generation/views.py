@@ -1,0 +1,64 @@
+"""Teaching Lifebook a subject, on the subject's page: start, follow (htmx polls a fragment), cancel, and
+pick the checkpoint whose samples look most like them."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from lifebook.subject_views import subject_for
+
+from . import jobs
+from .models import JobState, TrainingCheckpoint, TrainingJob
+from .planning import adapter_for
+
+
+def training_context(subject) -> dict:
+    training = subject.training_jobs.order_by("-created_at", "-pk").first()
+    checkpoints = list(training.checkpoints.all()) if training else []
+    chosen = adapter_for(subject)
+    return {"training": training, "checkpoints": checkpoints, "chosen_checkpoint": chosen,
+            "training_active": bool(training and training.state in (JobState.QUEUED, JobState.RUNNING))}
+
+
+def _back(patient_id, subject_id):
+    return redirect("subject_page", patient_id=patient_id, subject_id=subject_id)
+
+
+@login_required
+def training_status(request, patient_id, subject_id):
+    subject = subject_for(request.user, patient_id, subject_id)
+    return render(request, "generation/_training.html", {"subject": subject, **training_context(subject)})
+
+
+@login_required
+@require_POST
+def training_start(request, patient_id, subject_id):
+    subject = subject_for(request.user, patient_id, subject_id)
+    try:
+        jobs.submit_training(subject, user=request.user)
+        messages.success(request, f"Lifebook is learning what {subject.name} looks like. This page shows the progress.")
+    except jobs.JobRefused as exc:
+        messages.error(request, exc.message)
+    return _back(patient_id, subject_id)
+
+
+@login_required
+@require_POST
+def training_cancel(request, patient_id, subject_id, job_id):
+    subject = subject_for(request.user, patient_id, subject_id)
+    job = get_object_or_404(TrainingJob, pk=job_id, subject=subject)
+    jobs.cancel(job)
+    messages.success(request, "Stopping. Nothing from this attempt is kept.")
+    return _back(patient_id, subject_id)
+
+
+@login_required
+@require_POST
+def checkpoint_choose(request, patient_id, subject_id, checkpoint_id):
+    subject = subject_for(request.user, patient_id, subject_id)
+    checkpoint = get_object_or_404(TrainingCheckpoint, pk=checkpoint_id, job__subject=subject,
+                                   job__state=JobState.SUCCEEDED)
+    jobs.choose_checkpoint(checkpoint)
+    messages.success(request, f"New pictures of {subject.name} will use the one you picked.")
+    return _back(patient_id, subject_id)

@@ -1,0 +1,91 @@
+"""A subject's page: its photos (upload many, see their notes, delete) and teaching Lifebook its look.
+
+Only people who may edit the book reach these pages (therapists get 404, as on the edit page).
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.access import get_patient_for
+
+from .forms import SubjectForm
+from .uploads import UploadRejected, add_reference_photo
+
+GOOD_PHOTO_COUNT = 10
+
+
+def subject_for(user, patient_id, subject_id):
+    patient = get_patient_for(user, patient_id, edit=True)
+    return get_object_or_404(patient.subjects.select_related("patient"), pk=subject_id)
+
+
+@login_required
+def subject_create(request, patient_id):
+    patient = get_patient_for(request.user, patient_id, edit=True)
+    form = SubjectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        subject = form.save(commit=False)
+        subject.patient = patient
+        subject.save()
+        messages.success(request, f"{subject.name} was added. Now add about {GOOD_PHOTO_COUNT} varied photos.")
+        return redirect("subject_page", patient_id=patient.pk, subject_id=subject.pk)
+    return render(request, "lifebook/subject_form.html", {"form": form, "patient": patient})
+
+
+@login_required
+def subject_page(request, patient_id, subject_id):
+    from generation.views import training_context
+
+    subject = subject_for(request.user, patient_id, subject_id)
+    photos = list(subject.photos.all())
+    return render(request, "lifebook/subject.html", {
+        "subject": subject, "patient": subject.patient, "photos": photos, "good_count": GOOD_PHOTO_COUNT,
+        "missing": max(0, GOOD_PHOTO_COUNT - len(photos)), **training_context(subject),
+    })
+
+
+@login_required
+@require_POST
+def photo_upload(request, patient_id, subject_id):
+    """Many files in one form post, or (from the drag-and-drop script) one file per request, answered
+    with that photo's card so the page shows it at once."""
+    subject = subject_for(request.user, patient_id, subject_id)
+    if not subject.patient.has_photo_consent:
+        message = "Record photo consent on the patient's details first: photos of a person are health data."
+        if request.htmx or request.headers.get("X-Requested-With") == "fetch":
+            return HttpResponse(message, status=400)
+        messages.error(request, message)
+        return redirect("subject_page", patient_id=patient_id, subject_id=subject_id)
+    added, refused = [], []
+    for upload in request.FILES.getlist("photos"):
+        try:
+            added.append(add_reference_photo(subject, upload, user=request.user))
+        except UploadRejected as exc:
+            refused.append(exc.message)
+    if request.headers.get("X-Requested-With") == "fetch":  # one file from the drag-and-drop script
+        if refused:
+            return HttpResponse(refused[0], status=400, content_type="text/plain; charset=utf-8")
+        return render(request, "lifebook/_photo.html", {"photo": added[0], "subject": subject})
+    if not added and not refused:
+        messages.error(request, "Choose one or more photos first.")
+    if added:
+        messages.success(request, f"{len(added)} photo{'s' if len(added) != 1 else ''} added.")
+    for message in refused:
+        messages.error(request, message)
+    return redirect("subject_page", patient_id=patient_id, subject_id=subject_id)
+
+
+@login_required
+@require_POST
+def photo_delete(request, patient_id, subject_id, photo_id):
+    subject = subject_for(request.user, patient_id, subject_id)
+    photo = get_object_or_404(subject.photos, pk=photo_id)
+    photo.image.delete(save=False)
+    photo.delete()
+    if request.htmx:
+        return HttpResponse("")  # the card is swapped out
+    messages.success(request, "The photo was deleted.")
+    return redirect("subject_page", patient_id=patient_id, subject_id=subject_id)
