@@ -223,7 +223,7 @@ def store_checkpoint(job: TrainingJob, checkpoint) -> TrainingCheckpoint:
         for sample in checkpoint.samples:
             saved.append(default_storage.save(patient_file_path(job.subject.patient_id, folder, "png"),
                                               ContentFile(sample.read_bytes())))
-        row = TrainingCheckpoint(job=job, step=checkpoint.step, loss=checkpoint.loss, samples=saved)
+        row = TrainingCheckpoint(job=job, step=checkpoint.step, loss=checkpoint.loss, samples=list(saved))
         row.adapter.save("lora.safetensors", ContentFile(checkpoint.lora_path.read_bytes()), save=False)
         saved.append(row.adapter.name)
         row.save()

@@ -153,7 +153,9 @@ def test_a_training_job_stores_its_adapter_and_checkpoints_and_the_subject_uses_
     assert [c.step for c in job.checkpoints.all()] == [10, 20]
     assert job.chosen_checkpoint.step == 20 and job.adapter.name == job.chosen_checkpoint.adapter.name
     assert Path(job.adapter.path).stat().st_size == job.adapter_size
-    assert all(Path(settings.MEDIA_ROOT, name).is_file() for c in job.checkpoints.all() for name in c.samples)
+    for checkpoint in job.checkpoints.all():
+        assert len(checkpoint.samples) == 4 and all(name.endswith(".png") for name in checkpoint.samples)
+        assert all(Path(settings.MEDIA_ROOT, name).is_file() for name in checkpoint.samples)
     assert job.photo_report["used_count"] == 3 and job.photo_report["problems"]  # fewer than 10: advice
     assert not jobs.training_dir(job).exists()  # the resumable states are gone once done
     from generation.planning import adapter_for
