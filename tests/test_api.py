@@ -305,6 +305,7 @@ def test_lists_are_paginated_and_filtered(book, owner, patient):
     # Past a database integer: a clear 400, not a 500 (found by schemathesis).
     huge = client.get("/api/memories/", {"patient": "99999999999999999999"})
     assert huge.status_code == 400 and "is not an id" in str(huge.json())
+    assert client.get("/api/memories/", {"patient": "²"}).status_code == 400  # a digit to Python, not to int()
     assert client.get("/api/generation-jobs/", {"state": "done"}).status_code == 400
 
 

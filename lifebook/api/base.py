@@ -48,7 +48,7 @@ class Scoped(viewsets.GenericViewSet):
     def filter_value(self, parameter, lookup, value):
         """Ids are checked here: a database's integers stop at 2**63, and a bad value is a 400, not a 500."""
         if lookup.endswith("_id") or lookup == "pk":
-            if not value.isdigit() or int(value) >= 2**63:
+            if not (value.isascii() and value.isdigit()) or int(value) >= 2**63:
                 raise exceptions.ValidationError({parameter: [f"“{value}” is not an id."]})
             return int(value)
         choices = getattr(self, "filter_choices", {}).get(parameter)
