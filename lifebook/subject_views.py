@@ -66,8 +66,9 @@ def photo_upload(request, patient_id, subject_id):
         except UploadRejected as exc:
             refused.append(exc.message)
     if request.headers.get("X-Requested-With") == "fetch":  # one file from the drag-and-drop script
-        if refused:
-            return HttpResponse(refused[0], status=400, content_type="text/plain; charset=utf-8")
+        if refused or not added:
+            reason = refused[0] if refused else "Choose a photo first."
+            return HttpResponse(reason, status=400, content_type="text/plain; charset=utf-8")
         return render(request, "lifebook/_photo.html", {"photo": added[0], "subject": subject})
     if not added and not refused:
         messages.error(request, "Choose one or more photos first.")

@@ -64,6 +64,8 @@ def test_the_drag_and_drop_upload_gets_the_photos_card_or_the_reason(client, own
     assert "quite small" in card.content.decode()  # the photo's notes come with it
     refused = client.post(url, {"photos": image_upload("one.jpg", size=(400, 300))}, HTTP_X_REQUESTED_WITH="fetch")
     assert refused.status_code == 400 and "already" in refused.content.decode()
+    empty = client.post(url, {}, HTTP_X_REQUESTED_WITH="fetch")
+    assert empty.status_code == 400 and empty.content.decode() == "Choose a photo first."
 
 
 def test_no_photos_before_consent_is_recorded(client, owner, patient):
