@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 from lifebook.subject_views import subject_for
 
 from . import jobs
-from .models import JobState, TrainingCheckpoint, TrainingJob
+from .models import GenerationJob, JobState, TrainingCheckpoint, TrainingJob
 from .planning import adapter_for
 
 
@@ -62,3 +62,74 @@ def checkpoint_choose(request, patient_id, subject_id, checkpoint_id):
     jobs.choose_checkpoint(checkpoint)
     messages.success(request, f"New pictures of {subject.name} will use the one you picked.")
     return _back(patient_id, subject_id)
+
+
+# --- pictures for a memory ---------------------------------------------------------
+
+# What the caregiver picks, and the words it adds to the picture's description.
+STYLES = {
+    "photo": ("Photo", "a realistic photo, natural light"),
+    "painting": ("Soft painting", "a soft oil painting, warm colours"),
+    "pencil": ("Pencil sketch", "a pencil sketch"),
+    "watercolour": ("Watercolour", "a watercolour painting, soft colours"),
+    "illustration": ("Illustration", "a gentle illustration"),
+}
+
+
+def generation_context(memory) -> dict:
+    job = memory.generation_jobs.order_by("-created_at", "-pk").first()
+    return {"job": job, "styles": [(key, label) for key, (label, _) in STYLES.items()],
+            "job_active": bool(job and job.state in (JobState.QUEUED, JobState.RUNNING))}
+
+
+def _memory_back(patient_id, memory_id):
+    return redirect("memory_page", patient_id=patient_id, memory_id=memory_id)
+
+
+def _advanced(request) -> dict:
+    """Only the Advanced settings someone filled in; generation.jobs checks their ranges."""
+    values = {}
+    for name in ("steps", "guidance", "seed"):
+        raw = request.POST.get(name, "").strip()
+        if raw:
+            values[name] = raw
+    return values
+
+
+@login_required
+@require_POST
+def memory_generate(request, patient_id, memory_id):
+    from lifebook.memory_views import memory_for
+
+    memory = memory_for(request.user, patient_id, memory_id)
+    style = STYLES.get(request.POST.get("style", "photo"), STYLES["photo"])[1]
+    try:
+        jobs.submit_generation(memory, user=request.user, prompt=style,
+                               num_images=request.POST.get("num_images") or 4, **_advanced(request))
+        messages.success(request, "Lifebook is making the pictures. You can watch them appear here.")
+    except jobs.JobRefused as exc:
+        messages.error(request, exc.message)
+    return _memory_back(patient_id, memory_id)
+
+
+@login_required
+def generation_status(request, patient_id, memory_id):
+    from lifebook.memory_views import memory_for
+
+    memory = memory_for(request.user, patient_id, memory_id)
+    context = {"memory": memory, **generation_context(memory)}
+    response = render(request, "generation/_generation.html", context)
+    if request.htmx and not context["job_active"]:
+        response["HX-Refresh"] = "true"  # done: reload, so the new pictures appear among the candidates
+    return response
+
+
+@login_required
+@require_POST
+def generation_cancel(request, patient_id, memory_id, job_id):
+    from lifebook.memory_views import memory_for
+
+    memory = memory_for(request.user, patient_id, memory_id)
+    jobs.cancel(get_object_or_404(GenerationJob, pk=job_id, memory=memory))
+    messages.success(request, "Stopped. No pictures were kept from it.")
+    return _memory_back(patient_id, memory_id)

@@ -1,6 +1,6 @@
 from django import forms
 
-from .models import Patient, Subject
+from .models import Chapter, Memory, Patient, Subject
 from .services import record_photo_consent
 
 
@@ -49,3 +49,29 @@ class SubjectForm(forms.ModelForm):
             "class_word": "For example: man, woman, boy, dog, church, house. Left empty, Lifebook picks one.",
             "life_stage": "Only for the patient: add one for each age with photos from that time.",
         }
+
+
+class ChapterForm(forms.ModelForm):
+    class Meta:
+        model = Chapter
+        fields = ["title", "life_stage"]
+        help_texts = {"title": "Chapters usually follow life stages: childhood, youth, adulthood, old age."}
+
+
+class MemoryForm(forms.ModelForm):
+    """Title, caption, who and where, and what happens: the words the pictures are made from."""
+
+    class Meta:
+        model = Memory
+        fields = ["chapter", "title", "description", "subjects", "scene"]
+        labels = {"description": "Caption", "subjects": "Who and where is in this memory",
+                  "scene": "What happens in the picture"}
+        help_texts = {"scene": "In your own words, e.g. “Juan walking in the mountains with his dog”.",
+                      "subjects": "Lifebook draws the people, places and pets it has learned."}
+        widgets = {"subjects": forms.CheckboxSelectMultiple}
+
+    def __init__(self, *args, patient, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["chapter"].queryset = patient.chapters.all()
+        self.fields["subjects"].queryset = patient.subjects.all()
+        self.fields["subjects"].required = False

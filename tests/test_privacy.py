@@ -43,6 +43,7 @@ def book(patient):
         "checkpoint": checkpoint, "generation-job": GenerationJob.objects.create(memory=memory, kind="txt2img"),
     }
     return {"patient_id": patient.pk, "subject_id": subject.pk, "photo_id": photo.pk, "job_id": training.pk,
+            "memory_id": memory.pk, "image_id": image.pk,
             "checkpoint_id": checkpoint.pk, "path": photo.image.name, "image_path": image.image.name,
             "api": api_objects}
 
@@ -66,7 +67,7 @@ def patient_scoped_urls(book):
             for suffix in ("-chapter", "-move", "-choose", "-cancel"):  # actions: api:<basename>-<action>
                 basename = basename.removesuffix(suffix)
             kwargs["pk"] = book["api"][basename].pk
-        for param in ("patient_id", "subject_id", "photo_id", "job_id", "checkpoint_id"):
+        for param in ("patient_id", "subject_id", "photo_id", "job_id", "checkpoint_id", "memory_id", "image_id"):
             if f"{param}>" in route:
                 kwargs[param] = book[param]
         # A new URL with another parameter must be added here, so it cannot escape this test.
