@@ -48,8 +48,10 @@ def training_start(request, patient_id, subject_id):
 def training_cancel(request, patient_id, subject_id, job_id):
     subject = subject_for(request.user, patient_id, subject_id)
     job = get_object_or_404(TrainingJob, pk=job_id, subject=subject)
-    jobs.cancel(job)
-    messages.success(request, "Stopping. Nothing from this attempt is kept.")
+    if jobs.cancel(job) in (JobState.CANCELLED, JobState.RUNNING):
+        messages.success(request, "Stopping. Nothing from this attempt is kept.")
+    else:
+        messages.info(request, "It had already finished.")
     return _back(patient_id, subject_id)
 
 
@@ -130,6 +132,8 @@ def generation_cancel(request, patient_id, memory_id, job_id):
     from lifebook.memory_views import memory_for
 
     memory = memory_for(request.user, patient_id, memory_id)
-    jobs.cancel(get_object_or_404(GenerationJob, pk=job_id, memory=memory))
-    messages.success(request, "Stopped. No pictures were kept from it.")
+    if jobs.cancel(get_object_or_404(GenerationJob, pk=job_id, memory=memory)) in (JobState.CANCELLED, JobState.RUNNING):
+        messages.success(request, "Stopping. No pictures are kept from it.")
+    else:
+        messages.info(request, "It had already finished.")
     return _memory_back(patient_id, memory_id)
