@@ -32,7 +32,10 @@ def subject_create(request, patient_id):
         subject.save()
         messages.success(request, f"{subject.name} was added. Now add about {GOOD_PHOTO_COUNT} varied photos.")
         return redirect("subject_page", patient_id=patient.pk, subject_id=subject.pk)
-    return render(request, "lifebook/subject_form.html", {"form": form, "patient": patient})
+    return render(request, "lifebook/simple_form.html", {
+        "form": form, "patient": patient, "heading": f"Who or what appears in {patient.display_name}’s memories?",
+        "intro": "A person, a place, a pet or an object. Lifebook learns what it looks like from about 10 photos.",
+        "button": "Add"})
 
 
 @login_required
