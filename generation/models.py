@@ -5,8 +5,6 @@ update (`generation.jobs` and `generation.runner`): it happens only if the row i
 the mover expects, so a duplicate message or a second worker can never run a job twice.
 """
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -158,7 +156,3 @@ class GenerationJob(Job):
     @property
     def patient(self):
         return self.memory.chapter.patient
-
-
-def new_run_token():
-    return uuid.uuid4()

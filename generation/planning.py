@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 
 from lifebook.models import Memory, Subject
 
@@ -63,6 +63,14 @@ def adapter_for(subject: Subject) -> TrainingCheckpoint | None:
     return (TrainingCheckpoint.objects
             .filter(job__subject=subject, job__state=JobState.SUCCEEDED, job__chosen_checkpoint=F("pk"))
             .select_related("job").order_by("-job__chosen_at").first())
+
+
+def trained_annotation():
+    """For querysets of subjects: whether `adapter_for` would find one (the same rule, in one query)."""
+    from .models import TrainingJob
+
+    return Exists(TrainingJob.objects.filter(subject=OuterRef("pk"), state=JobState.SUCCEEDED,
+                                             chosen_checkpoint__isnull=False))
 
 
 def variant_for_stage(subject: Subject, life_stage: str) -> Subject:

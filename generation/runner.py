@@ -9,6 +9,7 @@ after the sweeper has handed a job to another worker, this one can no longer cha
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import logging
@@ -16,7 +17,6 @@ import os
 import shutil
 import socket
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -31,13 +31,11 @@ from PIL import Image
 from lifebook.models import MemoryImage, patient_file_path
 
 from . import jobs
-from .engine import Adapter, Cancelled, EngineError, EngineInputError, EngineOptions, PersonRegion
+from .engine import Adapter, Cancelled, EngineInputError, EngineOptions, PersonRegion
 from .models import GenerationJob, JobState, TrainingCheckpoint, TrainingJob
 from .planning import NEGATIVE_PROMPT, adapter_for, person_boxes, plan_for
 
 log = logging.getLogger(__name__)
-_engine = None
-_trainer = None
 
 
 def engine_options() -> EngineOptions:
@@ -45,26 +43,24 @@ def engine_options() -> EngineOptions:
                                   models_dir=Path(settings.LIFEBOOK_MODELS_DIR))
 
 
+@functools.cache
 def get_engine():
-    global _engine
-    if _engine is None:
-        from .engine import Engine
-        from .engine.logs import quiet_library_logs
+    """This process's one engine: loaded on its first job, warm (with its adapters) for the next."""
+    from .engine import Engine
+    from .engine.logs import quiet_library_logs
 
-        quiet_library_logs()
-        _engine = Engine(engine_options())
-    return _engine
+    quiet_library_logs()
+    return Engine(engine_options())
 
 
+@functools.cache
 def get_trainer():
-    global _trainer
-    if _trainer is None:
-        from .engine.logs import quiet_library_logs
-        from .engine.training import Trainer
+    """This process's one trainer (its own copy of the base model), kept for the next training."""
+    from .engine.logs import quiet_library_logs
+    from .engine.training import Trainer
 
-        quiet_library_logs()
-        _trainer = Trainer(engine_options())
-    return _trainer
+    quiet_library_logs()
+    return Trainer(engine_options())
 
 
 def worker_name() -> str:

@@ -338,3 +338,29 @@ def test_an_api_url_that_matches_nothing_answers_json(owner, client):
     assert response.status_code == 404 and response.json() == {"detail": "Not found."}
     page = client.get("/no-such-page/")
     assert page.status_code == 404 and "text/html" in page["Content-Type"]
+
+
+@pytest.mark.parametrize("name, make", [
+    ("subjects", lambda patient: factories.SubjectFactory(patient=patient)),
+    ("patients", lambda patient: factories.MembershipFactory(user=patient.care_team.first().user, role="caregiver")),
+    ("memories", lambda patient: factories.MemoryFactory(chapter=factories.ChapterFactory(patient=patient))),
+    ("memory-images", lambda patient: factories.MemoryImageFactory(
+        memory=factories.MemoryFactory(chapter=factories.ChapterFactory(patient=patient)))),
+])
+def test_a_list_costs_the_same_queries_for_two_rows_or_ten(name, make, owner, patient):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(owner)
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(f"/api/{name}/").status_code == 200
+        return len(queries)
+
+    for _ in range(2):
+        make(patient)
+    few = count()
+    for _ in range(8):
+        make(patient)
+    assert count() == few

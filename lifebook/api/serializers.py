@@ -51,6 +51,8 @@ class PatientSerializer(serializers.ModelSerializer):
         read_only_fields = ["photo_consent_at", "created_at", "updated_at"]
 
     def get_role(self, patient) -> str | None:
+        if hasattr(patient, "my_role"):  # annotated in the viewset's queryset: no query per patient
+            return patient.my_role
         return role_for(self.context["request"].user, patient)
 
     def to_representation(self, patient):
@@ -92,6 +94,8 @@ class SubjectSerializer(ScopedRelations, serializers.ModelSerializer):
         return subject.photos.count() if count is None else count
 
     def get_trained(self, subject) -> bool:
+        if hasattr(subject, "is_trained"):  # annotated in the viewset's queryset: no query per subject
+            return subject.is_trained
         from generation.planning import adapter_for
 
         return adapter_for(subject) is not None

@@ -1,6 +1,6 @@
 """Book resources: patients, care teams, subjects, photos, chapters, memories, memory pictures."""
 
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -9,6 +9,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from accounts import access
+from generation.planning import trained_annotation
 from accounts.models import CareTeamMember
 
 from .. import positions
@@ -63,7 +64,8 @@ class PatientViewSet(ScopedViewSet):
     patient_path = "pk"
 
     def scoped(self, model):
-        return access.patients_for(self.request.user)
+        my_role = CareTeamMember.objects.filter(patient=OuterRef("pk"), user=self.request.user).values("role")[:1]
+        return access.patients_for(self.request.user).annotate(my_role=Subquery(my_role))
 
     def patient_of(self, obj):
         return obj
@@ -172,7 +174,8 @@ class SubjectViewSet(ScopedViewSet):
     filters = (("patient", "patient_id"),)
 
     def get_queryset(self):
-        return super().get_queryset().annotate(photo_count=Count("photos")).order_by("patient_id", "kind", "name", "pk")
+        return (super().get_queryset().annotate(photo_count=Count("photos"), is_trained=trained_annotation())
+                .order_by("patient_id", "kind", "name", "pk"))
 
     def perform_create(self, serializer):
         require_edit(self.request.user, serializer.validated_data["patient"])

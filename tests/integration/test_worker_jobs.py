@@ -21,7 +21,7 @@ from django.db import connection
 from PIL import Image
 
 from generation import jobs
-from generation.models import GenerationJob, JobState, TrainingCheckpoint, TrainingJob
+from generation.models import GenerationJob, JobState, TrainingCheckpoint
 from lifebook.models import LifeStage, MemoryImage
 from lifebook.uploads import add_reference_photo
 from tests import factories
