@@ -90,3 +90,17 @@ def test_a_therapist_and_another_family_never_reach_a_memory_page(client, therap
         assert client.get(url(memory)).status_code == 404
         assert client.post(url(memory, "memory_generate")).status_code == 404
     assert not GenerationJob.objects.exists()
+
+
+def test_the_words_are_edited_on_the_memory_page_and_bad_input_keeps_them(client, owner, memory):
+    client.force_login(owner)
+    data = {"chapter": memory.chapter_id, "title": "The first dance", "description": "At the fiesta.",
+            "scene": "Juan and Ana dancing in the square"}
+    assert client.post(url(memory), data)["Location"] == url(memory)
+    memory.refresh_from_db()
+    assert memory.title == "The first dance" and memory.scene.endswith("square")
+    response = client.post(url(memory), {**data, "title": ""})
+    assert response.status_code == 200 and "This field is required." in response.content.decode()
+    memory.refresh_from_db()
+    assert memory.title == "The first dance"
+    assert client.get(reverse("memory_create", args=[memory.chapter.patient_id]), {"chapter": "x"}).status_code == 200
