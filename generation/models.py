@@ -106,6 +106,8 @@ class TrainingCheckpoint(models.Model):
     loss = models.FloatField(null=True, blank=True)
     adapter = models.FileField(upload_to=checkpoint_file_path, max_length=300)
     samples = models.JSONField(default=list, blank=True, help_text="Storage names of the sample pictures.")
+    # The random-weight demo model learns nothing useful: its samples are noise, and the page says so.
+    from_demo_model = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -177,7 +177,7 @@ def run_training_job(job_id: int) -> str:
                 heartbeat.report(photo_report=json.loads((folder / "report.json").read_text()))
                 report_shown.append(True)
             if update.stage == "checkpoint":
-                store_checkpoint(job, update.checkpoint)
+                store_checkpoint(job, update.checkpoint, from_demo_model=trainer.is_demo_model)
             heartbeat.report(step=update.step, total_steps=update.total, stage=update.stage,
                              loss=update.loss, eta_seconds=update.eta_seconds)
 
@@ -185,7 +185,7 @@ def run_training_job(job_id: int) -> str:
         result = trainer.train(photos, token=subject.token, class_word=subject.class_word,
                                is_person=subject.kind == subject.Kind.PERSON, out_dir=folder, options=options,
                                progress=progress, cancel=heartbeat.should_stop)
-        final = store_checkpoint(job, result.checkpoints[-1])
+        final = store_checkpoint(job, result.checkpoints[-1], from_demo_model=trainer.is_demo_model)
         TrainingJob.objects.filter(pk=job.pk, run_token=job.run_token).update(
             photo_report=result.prepared.report.to_dict(), resumed_from_step=result.resumed_from)
     except Cancelled:
@@ -208,7 +208,7 @@ def run_training_job(job_id: int) -> str:
     return "succeeded" if done else "lost"
 
 
-def store_checkpoint(job: TrainingJob, checkpoint) -> TrainingCheckpoint:
+def store_checkpoint(job: TrainingJob, checkpoint, *, from_demo_model: bool) -> TrainingCheckpoint:
     """Copy a checkpoint's adapter and samples into storage (once: a resumed run finds it there)."""
     existing = TrainingCheckpoint.objects.filter(job=job, step=checkpoint.step).first()
     if existing:
@@ -219,7 +219,8 @@ def store_checkpoint(job: TrainingJob, checkpoint) -> TrainingCheckpoint:
         for sample in checkpoint.samples:
             saved.append(default_storage.save(patient_file_path(job.subject.patient_id, folder, "png"),
                                               ContentFile(sample.read_bytes())))
-        row = TrainingCheckpoint(job=job, step=checkpoint.step, loss=checkpoint.loss, samples=list(saved))
+        row = TrainingCheckpoint(job=job, step=checkpoint.step, loss=checkpoint.loss, samples=list(saved),
+                                 from_demo_model=from_demo_model)
         row.adapter.save("lora.safetensors", ContentFile(checkpoint.lora_path.read_bytes()), save=False)
         saved.append(row.adapter.name)
         row.save()

@@ -3,6 +3,8 @@
 Only people who may edit the book reach these pages (therapists get 404, as on the edit page).
 """
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
@@ -44,10 +46,35 @@ def subject_page(request, patient_id, subject_id):
 
     subject = subject_for(request.user, patient_id, subject_id)
     photos = list(subject.photos.all())
+    training = training_context(subject)
+    advice = photo_advice(training["training"], numbers={photo.pk: n for n, photo in enumerate(photos, 1)})
+    for photo in photos:
+        photo.training_notes = [note for note in advice.get(photo.pk, []) if note not in photo.quality_notes]
     return render(request, "lifebook/subject.html", {
         "subject": subject, "patient": subject.patient, "photos": photos, "good_count": GOOD_PHOTO_COUNT,
-        "missing": max(0, GOOD_PHOTO_COUNT - len(photos)), **training_context(subject),
+        "missing": max(0, GOOD_PHOTO_COUNT - len(photos)), **training,
     })
+
+
+PHOTO_NAME = re.compile(r"“?photo-(\d+)\.jpg”?")
+
+
+def photo_advice(training, numbers: dict[int, int]) -> dict[int, list[str]]:
+    """The trainer's notes on each photo (blurry, no face, a near-copy...), by photo id. The worker names
+    each photo `photo-<id>.jpg` in its report (generation.runner), so the notes find their card again;
+    a name inside a note becomes "photo 3", as the page numbers them."""
+
+    def plain(match):
+        number = numbers.get(int(match.group(1)))
+        return f"photo {number}" if number else "a photo since deleted"
+
+    advice = {}
+    for entry in (training.photo_report.get("photos", []) if training else []):
+        match = PHOTO_NAME.fullmatch(entry.get("name", ""))
+        if match:
+            advice[int(match.group(1))] = [PHOTO_NAME.sub(plain, problem["message"])
+                                           for problem in entry.get("problems", [])]
+    return advice
 
 
 @login_required
