@@ -72,6 +72,23 @@ class MemoryForm(forms.ModelForm):
 
     def __init__(self, *args, patient, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["chapter"].queryset = patient.chapters.all()
-        self.fields["subjects"].queryset = patient.subjects.all()
+        from generation.planning import trained_annotation
+
+        chapters = patient.chapters.all()
+        self.fields["chapter"].queryset = chapters
+        self.fields["chapter"].empty_label = "Choose a chapter"
+        if not self.instance.pk and not self.initial.get("chapter") and len(chapters) == 1:
+            self.initial["chapter"] = chapters[0].pk  # the only one: nothing to choose
+        # Chips name who or what each one is, and say which Lifebook has not learned yet.
+        self.fields["subjects"].queryset = patient.subjects.annotate(trained=trained_annotation())
+        self.fields["subjects"].label_from_instance = subject_chip_label
         self.fields["subjects"].required = False
+
+
+def subject_chip_label(subject) -> str:
+    words = [subject.name]
+    if subject.relationship:
+        words.append(f"({subject.relationship})")
+    if not getattr(subject, "trained", True):
+        words.append("· not learned yet")
+    return " ".join(words)

@@ -104,3 +104,24 @@ def test_the_words_are_edited_on_the_memory_page_and_bad_input_keeps_them(client
     memory.refresh_from_db()
     assert memory.title == "The first dance"
     assert client.get(reverse("memory_create", args=[memory.chapter.patient_id]), {"chapter": "x"}).status_code == 200
+
+
+def test_the_memory_form_offers_the_books_subjects_as_chips_and_picks_the_only_chapter(client, owner, patient):
+    from django.utils import timezone
+
+    from generation.models import TrainingCheckpoint, TrainingJob
+
+    chapter = factories.ChapterFactory(patient=patient, title="Youth")
+    ana = factories.SubjectFactory(patient=patient, name="Ana", relationship="his wife")
+    factories.SubjectFactory(patient=patient, name="Toby", relationship="")
+    job = TrainingJob.objects.create(subject=ana, state=JobState.SUCCEEDED, chosen_at=timezone.now())
+    checkpoint = TrainingCheckpoint.objects.create(job=job, step=1, adapter="patients/x/lora.safetensors")
+    TrainingJob.objects.filter(pk=job.pk).update(chosen_checkpoint=checkpoint)
+    client.force_login(owner)
+    text = client.get(reverse("memory_create", args=[patient.pk])).content.decode()
+    assert '<fieldset class="field chips"' in text and "<legend>Who and where is in this memory</legend>" in text
+    assert "Ana (his wife)</label>" in text and "Toby · not learned yet</label>" in text
+    assert f'<option value="{chapter.pk}" selected>' in text  # the only chapter is already chosen
+    factories.ChapterFactory(patient=patient, title="Old age")
+    text = client.get(reverse("memory_create", args=[patient.pk])).content.decode()
+    assert " selected>" not in text.split('name="chapter"')[1].split("</select>")[0].replace('value="" selected', "")

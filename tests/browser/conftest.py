@@ -1,0 +1,75 @@
+"""Browser tests: Debian's Chromium driven by Playwright, against pytest-django's live server, with real
+Celery workers on the tiny model. Run alone with `pytest -m browser`."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_worker_jobs import Workers, _require_services
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("LIFEBOOK_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = ROOT / "var" / "screenshots"
+
+
+@pytest.fixture
+def chromium(monkeypatch):
+    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
+        message = f"browser tests need Debian's Chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)"
+        if os.environ.get("LIFEBOOK_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def flow_settings(settings, tmp_path):
+    _require_services()
+    settings.LIFEBOOK_TRAINING_DIR = tmp_path / "training"
+    settings.LIFEBOOK_MODELS_DIR = ROOT / "var" / "models"
+    return settings
+
+
+@pytest.fixture
+def worker(flow_settings, tmp_path):
+    """One real worker on every queue, as `make run` starts it."""
+    from lifebook.celery import app
+
+    with app.connection_for_write() as conn:
+        for queue in ("default", "generate", "train"):
+            conn.default_channel.queue_purge(queue)
+    pool = Workers(tmp_path, flow_settings)
+    # Twenty steps are enough for the demo model to leave checkpoints to pick from.
+    pool.env["LIFEBOOK_TRAINING_OPTIONS"] = json.dumps({**json.loads(pool.env["LIFEBOOK_TRAINING_OPTIONS"]), "steps": 20})
+    pool.start()
+    yield pool
+    pool.stop_all()
+
+
+@pytest.fixture
+def screenshot():
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name):
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+    return take
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keeps each phase's report on the test item, so a fixture can tell a failure (and leave a screenshot)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
