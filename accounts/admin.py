@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from .models import CareTeamMember, User
+from .models import CareTeamMember, Invitation, User
 
 
 class MembershipInline(admin.TabularInline):
@@ -23,3 +23,13 @@ class CareTeamMemberAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "user__email", "patient__name"]
     list_select_related = ["user", "patient"]
     autocomplete_fields = ["user", "patient"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["email", "patient", "role", "invited_by", "created_at", "accepted_at", "accepted_by"]
+    list_filter = ["role"]
+    search_fields = ["email", "patient__name", "invited_by__username", "accepted_by__username"]
+    list_select_related = ["patient", "invited_by", "accepted_by"]
+    autocomplete_fields = ["patient", "invited_by", "accepted_by"]
+    # The token (the key in the emailed link) is not editable, so the admin never shows it.

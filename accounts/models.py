@@ -1,6 +1,10 @@
+import secrets
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 
 
 class User(AbstractUser):
@@ -51,3 +55,51 @@ class CareTeamMember(models.Model):
     @property
     def can_edit(self) -> bool:
         return self.role in self.EDIT_ROLES
+
+
+def new_invitation_token() -> str:
+    """43 random URL-safe characters (256 bits): the link in the email is the only key to the invitation."""
+    return secrets.token_urlsafe(32)
+
+
+class Invitation(models.Model):
+    """An emailed link that puts someone who has no account yet on a care team once they sign up or log in."""
+
+    patient = models.ForeignKey("lifebook.Patient", on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=CareTeamMember.Role.choices, default=CareTeamMember.Role.CAREGIVER)
+    token = models.CharField(max_length=64, unique=True, default=new_invitation_token, editable=False)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="invitations_sent")
+    # A default, not auto_now_add, so that tests and the admin can date an invitation in the past.
+    created_at = models.DateTimeField(default=timezone.now)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="invitations_accepted")
+
+    class Meta:
+        constraints = [
+            # One waiting invitation per address and book, so a person never gets two links to the same team.
+            models.UniqueConstraint(
+                models.functions.Lower("email"), "patient",
+                condition=models.Q(accepted_at__isnull=True),
+                name="one_pending_invitation_per_email_and_patient",
+                violation_error_message="This address has already been invited to this care team.",
+            ),
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.email} invited to {self.patient} as {self.get_role_display()}"
+
+    @property
+    def expires_at(self):
+        return self.created_at + timedelta(days=settings.LIFEBOOK_INVITATION_DAYS)
+
+    @property
+    def is_expired(self) -> bool:
+        return timezone.now() >= self.expires_at
+
+    @property
+    def is_used(self) -> bool:
+        return self.accepted_at is not None

@@ -34,6 +34,8 @@ GENERATION_LIMITS = {
     "steps": (1, 150), "guidance": (0.0, 30.0), "width": (64, 2048), "height": (64, 2048),
     "seed": (0, 2**32 - 1), "num_images": (1, 8), "strength": (0.01, 1.0),
 }
+# For inpaint: repaint what was painted, or everything but it (the engine's mask_mode).
+MASK_MODES = ("masked", "not_masked")
 GENERATION_DEFAULTS = {
     GenerationJob.Kind.TXT2IMG: dict(steps=20, guidance=8.0, width=512, height=512, num_images=4),
     GenerationJob.Kind.IMG2IMG: dict(steps=30, guidance=8.5, strength=0.75, num_images=4),
@@ -71,7 +73,8 @@ def submit_training(subject: Subject, *, user=None, steps: int | None = None) ->
 
 def submit_generation(memory: Memory, *, kind: str = GenerationJob.Kind.TXT2IMG, user=None, prompt: str = "",
                       source_image: MemoryImage | None = None, source_upload=None, mask_upload=None,
-                      inpaint_subject: Subject | None = None, **numbers) -> GenerationJob:
+                      inpaint_subject: Subject | None = None, mask_mode: str | None = None,
+                      **numbers) -> GenerationJob:
     """Checks everything a worker would refuse, so a caregiver hears about it now, not later."""
     if kind not in GenerationJob.Kind.values:
         raise JobRefused(f"Unknown kind of picture {kind!r}; choose one of {', '.join(GenerationJob.Kind.values)}.")
@@ -106,6 +109,12 @@ def submit_generation(memory: Memory, *, kind: str = GenerationJob.Kind.TXT2IMG,
             raise JobRefused("Choose the picture to repaint and paint over the part to change.")
         if inpaint_subject is not None and inpaint_subject.patient_id != memory.chapter.patient_id:
             raise JobRefused("That person or thing is not in this book.")
+        if mask_mode is not None:
+            if mask_mode not in MASK_MODES:
+                raise JobRefused("Choose whether to repaint what you painted or everything else.")
+            parameters["mask_mode"] = mask_mode  # the runner passes parameters on to the engine's inpaint
+    elif mask_mode is not None:
+        raise JobRefused("Only repainting a part of a picture uses a painted area.")
     with transaction.atomic():
         job = GenerationJob(memory=memory, kind=kind, created_by=user, parameters=parameters,
                             source_image=source_image, inpaint_subject=inpaint_subject)

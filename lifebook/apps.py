@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class LifebookConfig(AppConfig):
     name = "lifebook"
     verbose_name = "Life books"
+
+    def ready(self):
+        from django.db.models.signals import post_delete
+
+        from .models import MemoryImage, ReferencePhoto
+        from .renditions import _delete_renditions_of
+
+        # Whichever path deletes a picture (page, API, admin, cascade), its WebP copies go with it.
+        for model in (ReferencePhoto, MemoryImage):
+            post_delete.connect(_delete_renditions_of, sender=model, dispatch_uid=f"renditions-{model.__name__}")

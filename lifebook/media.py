@@ -23,10 +23,20 @@ PATIENT_FILE = re.compile(r"^patients/(?P<patient_id>\d+)/(?:[A-Za-z0-9_-]+/)*[A
 
 @require_safe
 def serve_media(request, path):
+    return send_patient_file(request, path)
+
+
+def patient_for_path(request, path):
+    """The patient whose folder holds `path`, if this user may see it; else Http404 (as for a missing file)."""
     match = PATIENT_FILE.match(path)
     if match is None or not request.user.is_authenticated:
         raise Http404("No such file.")
-    get_patient_for(request.user, match["patient_id"])  # 404 unless on the care team (or staff)
+    return get_patient_for(request.user, match["patient_id"])  # 404 unless on the care team (or staff)
+
+
+def send_patient_file(request, path, *, max_age=3600):
+    """The file at `path`, for its patient's care team only. lifebook.renditions serves its copies through here too."""
+    patient_for_path(request, path)
 
     if isinstance(default_storage, FileSystemStorage):
         try:
@@ -41,6 +51,6 @@ def serve_media(request, path):
             raise Http404("No such file.")
         response = redirect(default_storage.url(path))
     # Health data: browsers may keep it, shared caches may not.
-    response["Cache-Control"] = "private, max-age=3600"
+    response["Cache-Control"] = f"private, max-age={max_age}"
     response["X-Content-Type-Options"] = "nosniff"
     return response

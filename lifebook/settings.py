@@ -122,6 +122,8 @@ AXES_RESET_ON_SUCCESS = True
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Lifebook <no-reply@localhost>")
+# Days a care-team invitation link keeps working (it works once).
+LIFEBOOK_INVITATION_DAYS = env.int("LIFEBOOK_INVITATION_DAYS", default=14)
 
 # --- Internationalisation -------------------------------------------------------
 LANGUAGE_CODE = "en"

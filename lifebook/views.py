@@ -1,11 +1,14 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Prefetch, Q
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_safe
 
 from accounts.access import get_patient_for, patients_for, role_for
 from accounts.models import CareTeamMember
 
+from . import book_views
 from .forms import PatientForm
 from .models import Memory
 from .services import create_patient
@@ -50,13 +53,23 @@ def patient_book(request, patient_id):
     memories = Memory.objects.select_related("chosen_image").prefetch_related("subjects")
     if not may_edit:
         memories = memories.filter(hidden=False)  # therapists never see hidden material
-    chapters = patient.chapters.prefetch_related(Prefetch("memories", queryset=memories))
+    # A list: the editing controls walk the chapters again per memory ("Move to chapter…").
+    chapters = list(patient.chapters.prefetch_related(Prefetch("memories", queryset=memories)))
     subjects = patient.subjects.annotate(photo_count=Count("photos"))
+    editing = book_views.editing_context(request, chapters) if may_edit else {}
     return render(
         request,
         "lifebook/patient_book.html",
-        {"patient": patient, "chapters": chapters, "subjects": subjects, "may_edit": may_edit, "role": role},
+        {"patient": patient, "chapters": chapters, "subjects": subjects, "may_edit": may_edit, "role": role,
+         **editing},
     )
+
+
+@require_safe
+def healthz(request):
+    """Answers "ok" without touching the database or the session: a load balancer's liveness check,
+    and the trivial page bench/web.py measures the book page against (the server's own cost per request)."""
+    return HttpResponse("ok", content_type="text/plain")
 
 
 def not_found(request, exception=None):

@@ -5,6 +5,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from django.core.files.base import ContentFile
 
+from accounts.models import Invitation
 from generation.models import GenerationJob, TrainingCheckpoint, TrainingJob
 from lifebook.uploads import add_reference_photo
 from tests import factories
@@ -43,13 +44,16 @@ def book(patient):
         "checkpoint": checkpoint, "generation-job": GenerationJob.objects.create(memory=memory, kind="txt2img"),
     }
     return {"patient_id": patient.pk, "subject_id": subject.pk, "photo_id": photo.pk, "job_id": training.pk,
-            "memory_id": memory.pk, "image_id": image.pk,
+            "memory_id": memory.pk, "image_id": image.pk, "chapter_id": memory.chapter.pk,
+            "member_id": patient.care_team.first().pk,
+            "invitation_id": Invitation.objects.create(patient=patient, email="new@example.com").pk,
             "checkpoint_id": checkpoint.pk, "path": photo.image.name, "image_path": image.image.name,
             "api": api_objects}
 
 
 # URLs with parameters that hold no patient data.
-NOT_PATIENT_DATA = {"password_reset_confirm"}
+# "invitation": its token is the key; a bad one is a friendly 404 (tests/test_team_pages.py).
+NOT_PATIENT_DATA = {"password_reset_confirm", "invitation"}
 
 
 def patient_scoped_urls(book):
@@ -61,13 +65,17 @@ def patient_scoped_urls(book):
             urls += [reverse("media", kwargs={"path": book["path"]}),
                      reverse("media", kwargs={"path": book["image_path"]})]
             continue
+        if name == "rendition":  # resized copies of a stored picture, checked like media
+            urls.append(reverse("rendition", kwargs={"width": 480, "path": book["image_path"]}))
+            continue
         kwargs = {}
         if name.startswith("api:") and "<pk>" in route:
             basename = name.removeprefix("api:").rsplit("-", 1)[0]
             for suffix in ("-chapter", "-move", "-choose", "-cancel"):  # actions: api:<basename>-<action>
                 basename = basename.removesuffix(suffix)
             kwargs["pk"] = book["api"][basename].pk
-        for param in ("patient_id", "subject_id", "photo_id", "job_id", "checkpoint_id", "memory_id", "image_id"):
+        for param in ("patient_id", "subject_id", "photo_id", "job_id", "checkpoint_id", "memory_id", "image_id",
+                      "chapter_id", "member_id", "invitation_id"):
             if f"{param}>" in route:
                 kwargs[param] = book[param]
         # A new URL with another parameter must be added here, so it cannot escape this test.

@@ -3,13 +3,16 @@
 Each step leaves a screenshot in var/screenshots/ (ignored by git): look at them after a change to the pages.
 """
 
-import io
 import re
 
 import numpy as np
 import pytest
 from django.core import mail
 from PIL import Image
+from pypdf import PdfReader
+
+from generation import jobs
+from generation.models import GenerationJob
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -51,7 +54,11 @@ def page(chromium, screenshot, request):
     context.close()
 
 
-def test_a_caregiver_makes_a_book_and_a_therapist_reads_it(chromium, page, live_server, worker, screenshot, tmp_path):
+def test_a_caregiver_makes_a_book_and_a_therapist_reads_it(chromium, page, live_server, worker, screenshot, tmp_path,
+                                                            monkeypatch):
+    # The live server runs in this process: fewer steps and pictures keep the tiny model quick.
+    monkeypatch.setitem(jobs.GENERATION_DEFAULTS, GenerationJob.Kind.INPAINT,
+                        {**jobs.GENERATION_DEFAULTS[GenerationJob.Kind.INPAINT], "steps": 3, "num_images": 1})
     page.set_default_timeout(30_000)
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -120,5 +127,84 @@ def test_a_caregiver_makes_a_book_and_a_therapist_reads_it(chromium, page, live_
     with page.expect_navigation():
         page.get_by_role("button", name=re.compile("Choose this one")).first.click()
     assert page.locator(".candidate.is-chosen").count() == 1
+
+    # 7. Fix a part: paint over a region with the mask editor, repaint it with Ana; the result is a new
+    # candidate that says where it came from.
+    page.get_by_role("link", name="Fix a part of this picture (the chosen one)").click()
+    canvas = page.locator("#mask-canvas")
+    canvas.wait_for(state="visible")
+    page.get_by_role("button", name="Brush").wait_for()  # the tools appear once the editor's script is ready
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5, steps=12)
+    page.mouse.up()
+    page.get_by_label("Who or what to paint in there").select_option(label="Ana")
+    page.get_by_label("What should be there").fill("a smiling face")
+    screenshot(page, "05-fix-a-part")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Make the new pictures").click()
+    assert page.url == memory_url
+    page.get_by_text("Fixed from candidate").first.wait_for(timeout=180_000)
+
+    # A second chapter and memory, so the therapist has pages to turn (this one has no picture yet).
+    page.goto(book_url)
+    page.get_by_role("link", name="Add a chapter").click()
+    page.get_by_label("Title").fill("Old age")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Add the chapter").click()
+    page.goto(book_url)
+    page.get_by_role("link", name="Write a memory").click()
+    page.get_by_label("Chapter").select_option(label="Old age")
+    page.get_by_label("Title").fill("Grandchildren")
+    page.get_by_label("Caption").fill("Juan with his grandchildren in the garden.")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save the memory").click()
+    page.goto(book_url)
+    screenshot(page, "06-book")
+
+    # 8. Invite a therapist by email; she signs up through the link and reads the book with the keyboard.
+    page.get_by_role("link", name="Care team").click()
+    page.get_by_label("Their username or email address").fill("laura@example.org")
+    page.get_by_role("radio", name=re.compile("Therapist")).check()
+    mail.outbox.clear()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Invite").click()
+    assert page.get_by_text("laura@example.org").first.is_visible()
+    screenshot(page, "07-care-team")
+    link = re.search(r"https?://\S+/accounts/invitations/\S+", mail.outbox[-1].body).group(0)
+    link = live_server.url + link[link.index("/accounts/"):]  # the email names the site as the request saw it
+
+    therapist = page.context.browser.new_context(viewport={"width": 1280, "height": 800})
+    reader = therapist.new_page()
+    reader.set_default_timeout(30_000)
+    reader.on("pageerror", lambda exc: errors.append(str(exc)))
+    reader.goto(link)
+    reader.get_by_role("link", name="Create an account").click()
+    sign_up(reader, reader.url, "laura", "Laura", "laura@example.org")
+    reader.goto(live_server.url + "/")
+    reader.get_by_role("link", name="Read the book").first.click()
+    reader.wait_for_function("document.querySelector('[data-position]').textContent === '1 of 2'")
+    assert reader.get_by_role("heading", name="Dancing at the fiesta").is_visible()
+    screenshot(reader, "08-carousel")
+    reader.keyboard.press("ArrowRight")
+    reader.wait_for_function("document.querySelector('[data-position]').textContent === '2 of 2'")
+    assert reader.get_by_role("heading", name="Grandchildren").is_visible()
+    reader.keyboard.press("Home")
+    reader.wait_for_function("document.querySelector('[data-position]').textContent === '1 of 2'")
+    reader.keyboard.press("End")
+    reader.wait_for_function("document.querySelector('[data-position]').textContent === '2 of 2'")
+    # A therapist reads but never edits.
+    reader.goto(book_url)
+    assert reader.get_by_role("link", name="Edit details").count() == 0
+    assert reader.get_by_role("link", name="Write a memory").count() == 0
+
+    # 9. The large-print PDF: a cover, a title page per chapter, one page per memory.
+    with reader.expect_download() as download:
+        reader.get_by_role("link", name="Large-print PDF").click()
+    pdf = PdfReader(download.value.path())
+    assert len(pdf.pages) == 1 + 2 + 2
+    assert "Dancing at the fiesta" in pdf.pages[2].extract_text()
+    therapist.close()
 
     assert not errors, errors
