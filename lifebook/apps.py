@@ -8,9 +8,11 @@ class LifebookConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_delete
 
+        from . import book_cache
         from .models import MemoryImage, ReferencePhoto
         from .renditions import _delete_renditions_of
 
+        book_cache.connect()
         # Whichever path deletes a picture (page, API, admin, cascade), its WebP copies go with it.
         for model in (ReferencePhoto, MemoryImage):
             post_delete.connect(_delete_renditions_of, sender=model, dispatch_uid=f"renditions-{model.__name__}")

@@ -271,7 +271,7 @@ def _memory_card(request, patient, memory):
 
 def _move_to_chapter(request, patient, memory):
     anchor = f"memory-{memory.pk}"
-    back = _book_url(patient.pk, focus=f"{anchor}-chapter", anchor=anchor)
+    back = _book_url(patient.pk, anchor=anchor)
     target_id = _parse_ids([request.POST.get("chapter", "")])
     target = patient.chapters.filter(pk=target_id[0]).first() if target_id and len(target_id) == 1 else None
     if target is None:

@@ -1,16 +1,23 @@
 """Reading the book: one memory per screen, large picture and large type, for the person and whoever sits with them."""
 
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.http import HttpResponse
+from django.template.loader import render_to_string
 
 from accounts.access import get_patient_for
 
+from .book_cache import cached_fragment
 from .models import Memory
 
 
 @login_required
 def book_carousel(request, patient_id):
     patient = get_patient_for(request.user, patient_id)  # the whole care team may read, therapists included
+    # The same page for everyone who may read it, so it is kept until the book changes (lifebook.book_cache).
+    return HttpResponse(cached_fragment(request, patient, "reader", lambda csrf_token: render_reader(patient)))
+
+
+def render_reader(patient) -> str:
     # Hidden memories are left out for everyone here: this is the view the person with dementia sees.
     # One query for every slide, chapters and chosen pictures joined in, whatever the book's length.
     memories = list(
@@ -23,6 +30,5 @@ def book_carousel(request, patient_id):
         if not chapters or chapters[-1][0].pk != memory.chapter_id:
             chapters.append((memory.chapter, index))
         memory.chapter_start = chapters[-1][1]
-    return render(
-        request, "lifebook/carousel.html", {"patient": patient, "memories": memories, "chapters": chapters}
-    )
+    return render_to_string("lifebook/carousel.html",
+                            {"patient": patient, "memories": memories, "chapters": chapters})

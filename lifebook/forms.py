@@ -67,6 +67,7 @@ class MemoryForm(forms.ModelForm):
         labels = {"description": "Caption", "subjects": "Who and where is in this memory",
                   "scene": "What happens in the picture"}
         help_texts = {"scene": "In your own words, e.g. “Juan walking in the mountains with his dog”.",
+                      "chapter": "Choosing another chapter moves the memory to the end of that chapter.",
                       "subjects": "Lifebook draws the people, places and pets it has learned."}
         widgets = {"subjects": forms.CheckboxSelectMultiple}
 

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import get_patient_for
 
+from .book_cache import book_changed
 from .forms import ChapterForm, MemoryForm
 from .models import Memory
 from .uploads import UploadRejected, add_uploaded_memory_image
@@ -85,5 +86,6 @@ def memory_choose_image(request, patient_id, memory_id, image_id):
     memory = memory_for(request.user, patient_id, memory_id)
     image = get_object_or_404(memory.images, pk=image_id)
     Memory.objects.filter(pk=memory.pk).update(chosen_image=image)
+    book_changed(memory.chapter.patient_id)  # update() sends no signal
     messages.success(request, "This picture is now the memory's picture.")
     return redirect("memory_page", patient_id=patient_id, memory_id=memory_id)

@@ -46,6 +46,9 @@ class Patient(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Goes up with every change to what the book shows (chapters, memories, their pictures and people), so
+    # a rendered book page can be kept and reused until then (lifebook.book_cache).
+    book_version = models.PositiveBigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name", "pk"]
@@ -187,6 +190,11 @@ class Chapter(models.Model):
             return positions.save_with_next_position(self, self.patient, self.patient.chapters.all())
         return super().save(*args, **kwargs)
 
+    @property
+    def move_form_id(self) -> str:
+        """The id of the book page's hidden form that this chapter's "Move up/down" buttons submit."""
+        return f"chapter-{self.pk}-moves"
+
 
 class Memory(models.Model):
     """One page of the book: a picture, a title and a short caption."""
@@ -224,7 +232,23 @@ class Memory(models.Model):
     def save(self, *args, **kwargs):
         if self.position is None:
             return positions.save_with_next_position(self, self.chapter, self.chapter.memories.all())
+        if self.pk and not kwargs.get("update_fields"):
+            stored_chapter_id = type(self).objects.filter(pk=self.pk).values_list("chapter_id", flat=True).first()
+            if stored_chapter_id not in (None, self.chapter_id):
+                return self._save_into_another_chapter(stored_chapter_id, *args, **kwargs)
         return super().save(*args, **kwargs)
+
+    def _save_into_another_chapter(self, stored_chapter_id, *args, **kwargs):
+        """A memory given another chapter (the memory page's form, the API) goes last there: its number in the
+        old chapter could belong to another memory in the new one."""
+        from django.db import transaction
+
+        new_chapter = self.chapter
+        with transaction.atomic():
+            self.chapter_id = stored_chapter_id
+            super().save(*args, **kwargs)
+            self.chapter = new_chapter
+            positions.move_to(self, new_chapter, new_chapter.memories.all(), index=2**31)
 
     def clean(self):
         if self.chosen_image_id and self.chosen_image.memory_id != self.pk:

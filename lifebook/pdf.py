@@ -31,7 +31,13 @@ from .models import Memory, Patient
 logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 
 import weasyprint  # noqa: E402
+from PIL import ImageFile  # noqa: E402
 from weasyprint.urls import URLFetcher, URLFetcherResponse  # noqa: E402
+
+# WeasyPrint's import sets Pillow's process-wide LOAD_TRUNCATED_IMAGES, which would let a cut-off upload
+# through lifebook.uploads in this process. Its pictures come from us already decoded and re-encoded
+# (embeddable_image), so it never needs that leniency: put the strict default back.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 SCHEME = "lifebook-media"
 # A4 at 150 dpi is about 1240 x 1750 px, so 1600 px on the long side prints

@@ -70,6 +70,14 @@ def _assign_positions(siblings, ordered_items):
     for i, item in enumerate(ordered_items):
         item.position = i
     model.objects.bulk_update(ordered_items, ["position"])
+    if ordered_items:  # bulk_update sends no signals: say so to the book's page cache ourselves
+        from .book_cache import book_changed
+
+        book_changed(_patient_id(ordered_items[0]))
+
+
+def _patient_id(item):
+    return item.patient_id if hasattr(item, "patient_id") else item.chapter.patient_id
 
 
 def _parent_fields(items):

@@ -20,6 +20,8 @@ from django.db import IntegrityError, transaction
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
+from .book_cache import book_changed
+
 register_heif_opener()
 
 # Pillow format names (pillow-heif registers HEIF for .heic and .heif).
@@ -230,6 +232,7 @@ def add_uploaded_memory_image(memory, upload, *, user=None, choose=False):
     _save_with_file(image, clean)
     if choose:
         type(memory).objects.filter(pk=memory.pk).update(chosen_image=image)
+        book_changed(memory.chapter.patient_id)  # update() sends no signal
         memory.chosen_image = image
     return image
 

@@ -2,13 +2,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Prefetch, Q
 from django.http import HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_safe
 
 from accounts.access import get_patient_for, patients_for, role_for
 from accounts.models import CareTeamMember
 
 from . import book_views
+from .book_cache import cached_fragment
 from .forms import PatientForm
 from .models import Memory
 from .services import create_patient
@@ -50,19 +53,26 @@ def patient_book(request, patient_id):
     patient = get_patient_for(request.user, patient_id)
     role = role_for(request.user, patient)
     may_edit = role in CareTeamMember.EDIT_ROLES or request.user.is_staff
-    memories = Memory.objects.select_related("chosen_image").prefetch_related("subjects")
-    if not may_edit:
-        memories = memories.filter(hidden=False)  # therapists never see hidden material
-    # A list: the editing controls walk the chapters again per memory ("Move to chapter…").
-    chapters = list(patient.chapters.prefetch_related(Prefetch("memories", queryset=memories)))
-    subjects = patient.subjects.annotate(photo_count=Count("photos"))
-    editing = book_views.editing_context(request, chapters) if may_edit else {}
-    return render(
-        request,
-        "lifebook/patient_book.html",
-        {"patient": patient, "chapters": chapters, "subjects": subjects, "may_edit": may_edit, "role": role,
-         **editing},
-    )
+
+    def render_body(csrf_token):
+        memories = Memory.objects.select_related("chosen_image").prefetch_related("subjects")
+        if not may_edit:
+            memories = memories.filter(hidden=False)  # therapists never see hidden material
+        # A list: the editing controls walk the chapters again per memory ("Move to chapter…").
+        chapters = list(patient.chapters.prefetch_related(Prefetch("memories", queryset=memories)))
+        context = {"patient": patient, "chapters": chapters, "may_edit": may_edit, "csrf_token": csrf_token}
+        if may_edit:
+            context["subjects"] = patient.subjects.annotate(photo_count=Count("photos"))
+            context.update(book_views.editing_context(request, chapters))
+        return render_to_string("lifebook/_book_body.html", context)
+
+    if may_edit and book_views.focus_from(request):
+        # After a move made without JavaScript the page focuses the moved control: rendered for this request only.
+        book_html = render_body(get_token(request))
+    else:
+        book_html = cached_fragment(request, patient, "edit" if may_edit else "view", render_body)
+    return render(request, "lifebook/patient_book.html",
+                  {"patient": patient, "book_html": book_html, "may_edit": may_edit, "role": role})
 
 
 @require_safe

@@ -8,6 +8,16 @@ from tests import factories
 
 
 @pytest.fixture(autouse=True)
+def fresh_cache():
+    """Rendered book pages are cached per patient id and version; ids can repeat across tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def private_media_root(settings, tmp_path):
     """Every test writes its files to its own folder, never to var/media."""
     settings.MEDIA_ROOT = tmp_path / "media"

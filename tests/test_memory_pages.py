@@ -125,3 +125,14 @@ def test_the_memory_form_offers_the_books_subjects_as_chips_and_picks_the_only_c
     factories.ChapterFactory(patient=patient, title="Old age")
     text = client.get(reverse("memory_create", args=[patient.pk])).content.decode()
     assert " selected>" not in text.split('name="chapter"')[1].split("</select>")[0].replace('value="" selected', "")
+
+
+def test_moving_a_memory_to_another_chapter_from_its_page_puts_it_last_there(client, owner, memory):
+    other = factories.ChapterFactory(patient=memory.chapter.patient, title="Old age")
+    resident = factories.MemoryFactory(chapter=other, title="Already there")
+    assert resident.position == memory.position == 0  # the same number in both chapters: no clash allowed
+    client.force_login(owner)
+    response = client.post(url(memory), {"chapter": other.pk, "title": memory.title, "description": "d",
+                                         "scene": memory.scene})
+    assert response.status_code == 302
+    assert list(other.memories.values_list("title", flat=True)) == ["Already there", "The dance"]

@@ -213,3 +213,12 @@ def test_a_picture_whose_file_is_gone_still_leaves_the_memory_on_its_page(client
     picture.image.storage.delete(picture.image.name)
     reader = pdf_of(download(client, owner, patient))
     assert len(reader.pages) == 3 and "Juan and Ana married." in page_texts(reader)[2]
+
+
+def test_making_a_pdf_leaves_upload_checks_strict():
+    """WeasyPrint's import loosens Pillow for the whole process; lifebook.pdf must put it back."""
+    from PIL import ImageFile
+
+    import lifebook.pdf  # noqa: F401
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False

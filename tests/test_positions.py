@@ -103,3 +103,14 @@ def test_concurrent_reorders_and_additions_never_duplicate_a_position():
     assert errors == []
     memory_positions = list(Memory.objects.filter(chapter=chapter).values_list("position", flat=True))
     assert len(memory_positions) == 12 and len(set(memory_positions)) == 12
+
+
+def test_a_memory_saved_with_another_chapter_goes_last_there(chapter):
+    """The memory page's form and the API's PATCH both just save the memory with its new chapter."""
+    other = factories.ChapterFactory(patient=chapter.patient)
+    residents = [factories.MemoryFactory(chapter=other, title=f"there {i}") for i in range(2)]
+    moving = chapter.memories.first()
+    moving.chapter, moving.title = other, "moved"
+    moving.save()
+    assert list(other.memories.values_list("title", flat=True)) == ["there 0", "there 1", "moved"]
+    assert [m.position for m in other.memories.all()] == [0, 1, 2] and residents

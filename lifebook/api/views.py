@@ -13,6 +13,7 @@ from generation.planning import trained_annotation
 from accounts.models import CareTeamMember
 
 from .. import positions
+from ..book_cache import book_changed
 from ..models import Chapter, Memory, MemoryImage, Patient, ReferencePhoto, Subject
 from ..services import create_patient, record_photo_consent
 from ..uploads import UploadRejected, add_reference_photo, add_uploaded_memory_image
@@ -362,5 +363,6 @@ class MemoryImageViewSet(ScopedViewSet):
         image = self.get_object()
         self.check_edit(image)
         Memory.objects.filter(pk=image.memory_id).update(chosen_image=image)
+        book_changed(image.memory.chapter.patient_id)  # update() sends no signal
         image.memory.chosen_image_id = image.pk
         return Response(self.get_serializer(image).data)

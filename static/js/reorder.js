@@ -4,7 +4,7 @@
 // Every move sends the list's whole new order ("order") and the order the page showed ("seen") to the list's
 // data-order-url. When the book changed meanwhile the server answers 409 and the page says so and changes
 // nothing: the page only moves an item after the server has saved the new order. Without JavaScript the same
-// buttons post their own forms and the server moves the item one place.
+// buttons post their list's hidden move form and the server moves the item one place.
 (function () {
   "use strict";
   const status = document.getElementById("book-status");
@@ -32,10 +32,10 @@
     return heading ? heading.dataset.itemTitle : "";
   }
 
-  function ownMoveForms(item) {
-    // A chapter holds its memories' forms too; only the chapter's own ones belong to it.
-    return Array.from(item.querySelectorAll("form[data-move-form]"))
-      .filter((form) => form.closest("[data-reorder-item]") === item);
+  function ownMoveButtons(item) {
+    // A chapter holds its memories' buttons too; only the chapter's own ones belong to it.
+    return Array.from(item.querySelectorAll("[data-move-buttons]"))
+      .filter((buttons) => buttons.closest("[data-reorder-item]") === item);
   }
 
   function csrfToken() {
@@ -47,13 +47,13 @@
     // After a move: mark the buttons at the ends (still focusable, so focus can stay on them), and keep the
     // forms' "seen" order true in case one is ever posted without this script.
     const items = itemsOf(list);
-    const seen = idsOf(items).join(",");
+    const form = document.getElementById(list.dataset.moveForm); // the list's one hidden move form
+    const seenInput = form && form.querySelector("input[name=seen]");
+    if (seenInput) seenInput.value = idsOf(items).join(",");
     items.forEach((item, i) => {
-      ownMoveForms(item).forEach((form) => {
-        const seenInput = form.querySelector("input[name=seen]");
-        if (seenInput) seenInput.value = seen;
-        markEdge(form.querySelector("button[value=up]"), i === 0);
-        markEdge(form.querySelector("button[value=down]"), i === items.length - 1);
+      ownMoveButtons(item).forEach((buttons) => {
+        markEdge(buttons.querySelector("button[value=up]"), i === 0);
+        markEdge(buttons.querySelector("button[value=down]"), i === items.length - 1);
       });
     });
   }
@@ -113,7 +113,8 @@
   document.addEventListener("submit", (event) => {
     const form = event.target;
     if (!form.matches("form[data-move-form]") || !event.submitter) return; // no submitter: let it post
-    const item = form.closest("[data-reorder-item]");
+    // The buttons live in the items; the form they submit (form=...) is the list's hidden one.
+    const item = event.submitter.closest("[data-reorder-item]");
     const list = item && item.parentElement;
     if (!isList(list)) return;
     event.preventDefault();

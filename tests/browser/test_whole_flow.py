@@ -162,6 +162,14 @@ def test_a_caregiver_makes_a_book_and_a_therapist_reads_it(chromium, page, live_
         page.get_by_role("button", name="Save the memory").click()
     page.goto(book_url)
     screenshot(page, "06-book")
+    # Chapters move with the keyboard's buttons (the page says so, and the order is saved) and back again.
+    status = page.locator("#book-status")
+    page.get_by_role("button", name=re.compile("Move down.*Married life")).click()
+    status.get_by_text("moved to position 2 of 2").wait_for()
+    page.reload()
+    assert page.locator(".chapter h3").all_inner_texts()[:2] == ["Old age", "Married life"]
+    page.get_by_role("button", name=re.compile("Move up.*Married life")).click()
+    status.get_by_text("moved to position 1 of 2").wait_for()
 
     # 8. Invite a therapist by email; she signs up through the link and reads the book with the keyboard.
     page.get_by_role("link", name="Care team").click()
