@@ -5,6 +5,7 @@ A user sees a patient when they are on its care team; staff see everything
 so that another family cannot even learn that a patient exists.
 """
 
+from django.db import IntegrityError, transaction
 from django.http import Http404
 
 from .models import CareTeamMember
@@ -73,7 +74,11 @@ def add_to_team(patient, identifier: str, role: str) -> CareTeamMember:
         raise TeamChangeRefused(f"Choose a role: {', '.join(CareTeamMember.Role.values)}.")
     if CareTeamMember.objects.filter(patient=patient, user=user).exists():
         raise TeamChangeRefused(f"{user.username} is already on this care team.")
-    return CareTeamMember.objects.create(patient=patient, user=user, role=role)
+    try:
+        with transaction.atomic():
+            return CareTeamMember.objects.create(patient=patient, user=user, role=role)
+    except IntegrityError:  # the same request twice at the same moment: the other one added them
+        raise TeamChangeRefused(f"{user.username} is already on this care team.")
 
 
 def change_role(member: CareTeamMember, role: str) -> None:

@@ -63,10 +63,14 @@ def new_invitation_token() -> str:
 
 
 class Invitation(models.Model):
-    """An emailed link that puts someone who has no account yet on a care team once they sign up or log in."""
+    """An emailed link that puts someone on a care team once they say yes (signing up or logging in first).
+
+    Everyone is invited this way, with or without an account: nobody joins a team without agreeing, and the
+    inviter never learns another account's name or address (`shown_as` is what the inviter typed)."""
 
     patient = models.ForeignKey("lifebook.Patient", on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField()
+    shown_as = models.CharField(max_length=254, blank=True, help_text="The username or email the inviter typed.")
     role = models.CharField(max_length=16, choices=CareTeamMember.Role.choices, default=CareTeamMember.Role.CAREGIVER)
     token = models.CharField(max_length=64, unique=True, default=new_invitation_token, editable=False)
     invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,

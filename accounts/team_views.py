@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Case, IntegerField, Q, Value, When
+from django.db.models import Case, IntegerField, Value, When
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.views.decorators.http import require_POST
 
-from .access import (TeamChangeRefused, add_to_team, can_manage_team, change_role, get_patient_for, patients_for,
+from .access import (TeamChangeRefused, can_manage_team, change_role, get_patient_for, patients_for,
                      remove_from_team)
 from .models import CareTeamMember, Invitation
 
@@ -70,11 +70,9 @@ def _patient_to_manage(user, patient_id):
     return patient
 
 
-def _has_account(identifier):
-    """Whether add_to_team would find an account by this username or email (the same lookup it makes)."""
-    users = get_user_model().objects.filter(is_active=True)
-    lookup = Q(username__iexact=identifier) | (Q(email__iexact=identifier) if "@" in identifier else Q(pk__in=[]))
-    return users.filter(lookup).exists()
+def _account_named(username):
+    """The active account with this username (as add_to_team matches it), or None."""
+    return get_user_model().objects.filter(is_active=True, username__iexact=username).first()
 
 
 def _send_invitation(request, invitation):
@@ -86,15 +84,22 @@ def _send_invitation(request, invitation):
 
 
 def invite(request, patient, who, role):
-    """Add an existing account at once, or email a newcomer a link. Returns the message for the inviter."""
-    if _has_account(who):
-        member = add_to_team(patient, who, role)  # refuses someone already on the team
-        return (f"{member.user} ({member.user.username}) is now on the care team as {member.get_role_display()}. "
-                f"{patient.display_name}’s book is on their Lifebook page.")
-    if "@" not in who:
-        raise TeamChangeRefused(f"No one has the username “{who}”. To invite someone who has no account yet, "
-                                "type their email address instead.")
-    waiting = patient.invitations.filter(email__iexact=who, accepted_at__isnull=True).first()
+    """Email an invitation link, to the address typed or to the account with the username typed. Nobody is
+    added without saying yes, and the answer is the same whether or not an address has an account, so an
+    inviter learns nothing about other people's accounts. Returns the message for the inviter."""
+    if "@" in who:
+        email = who
+        already = patient.care_team.filter(user__email__iexact=who).exists()
+    else:
+        account = _account_named(who)
+        if account is None or not account.email:
+            raise TeamChangeRefused(f"No one has the username “{who}” with an email address to write to. "
+                                    "Type their email address instead.")
+        email = account.email
+        already = patient.care_team.filter(user=account).exists()
+    if already:
+        raise TeamChangeRefused(f"{who} is already on this care team.")
+    waiting = patient.invitations.filter(email__iexact=email, accepted_at__isnull=True).first()
     if waiting and not waiting.is_expired:
         raise TeamChangeRefused(f"{who} was already invited on {_day(waiting.created_at)}; that link works "
                                 f"until {_day(waiting.expires_at)}. Withdraw it below to send a new one.")
@@ -102,15 +107,17 @@ def invite(request, patient, who, role):
         with transaction.atomic():
             if waiting:  # expired: it makes way for the new one
                 waiting.delete()
-            invitation = Invitation.objects.create(patient=patient, email=who, role=role, invited_by=request.user)
+            invitation = Invitation.objects.create(patient=patient, email=email, shown_as=who, role=role,
+                                                   invited_by=request.user)
             try:
                 _send_invitation(request, invitation)
             except OSError:  # SMTP errors are OSErrors; the invitation is rolled back, so nothing half-done stays
                 raise TeamChangeRefused("The invitation email could not be sent just now. Please try again later.")
     except IntegrityError:  # the same address invited twice at the same moment
         raise TeamChangeRefused(f"{who} has already been invited to this care team.")
-    return (f"We emailed an invitation to {who}. When they open the link and sign up (or log in), they join as "
-            f"{invitation.get_role_display()}. The link works once, until {_day(invitation.expires_at)}.")
+    return (f"We sent an invitation to {who}. When they open the link and say yes (signing up or logging in "
+            f"first), they join as {invitation.get_role_display()}. The link works once, until "
+            f"{_day(invitation.expires_at)}.")
 
 
 @login_required
@@ -183,13 +190,15 @@ def invitation_withdraw(request, patient_id, invitation_id):
     patient = _patient_to_manage(request.user, patient_id)
     invitation = get_object_or_404(patient.invitations.filter(accepted_at__isnull=True), pk=invitation_id)
     invitation.delete()
-    messages.success(request, f"The invitation to {invitation.email} is withdrawn: its link no longer works.")
+    messages.success(request, f"The invitation to {invitation.shown_as or invitation.email} is withdrawn: "
+                              "its link no longer works.")
     return redirect("care_team", patient_id=patient.pk)
 
 
 def invitation(request, token):
-    """The emailed link. Logged in: joins the team and opens the book. Not logged in: says who invited them
-    to whose book and offers sign-up or log-in, both of which come back here (next=) to join."""
+    """The emailed link. It says who invited them to whose book; not logged in, it offers sign-up or log-in,
+    both of which come back here (next=). Joining is a button (POST), so a link alone never puts anyone on a
+    team: another page cannot send someone's browser here and make them join."""
     found = Invitation.objects.select_related("patient", "invited_by").filter(token=token).first()
     if found is None:
         return _invitation_unusable(request, "unknown", status=404)
@@ -199,11 +208,11 @@ def invitation(request, token):
         return _invitation_unusable(request, "used", status=410)
     if found.is_expired:
         return _invitation_unusable(request, "expired", status=410)
-    if not request.user.is_authenticated:
-        return render(request, "lifebook/invitation.html", {
-            "invitation": found, "inviter": found.invited_by, "patient_name": found.patient.display_name,
-            "here": request.get_full_path()})
-    return _accept(request, found)
+    if request.method == "POST" and request.user.is_authenticated:
+        return _accept(request, found)
+    return render(request, "lifebook/invitation.html", {
+        "invitation": found, "inviter": found.invited_by, "patient_name": found.patient.display_name,
+        "here": request.get_full_path()})
 
 
 def _accept(request, found):
@@ -213,12 +222,12 @@ def _accept(request, found):
         found = Invitation.objects.select_for_update().get(pk=found.pk)
         if found.is_used:
             return _invitation_unusable(request, "used", status=410)
-        try:
-            member = add_to_team(patient, request.user.username, found.role)
-        except TeamChangeRefused:
+        member, created = CareTeamMember.objects.get_or_create(
+            patient=patient, user=request.user, defaults={"role": found.role})
+        if not created:
             # Already on the team (e.g. the owner trying the link): it stays for the person it was sent to.
             messages.info(request, f"You are already on {patient.display_name}’s care team. The invitation "
-                                   f"stays open for {found.email}.")
+                                   f"stays open for {found.shown_as or found.email}.")
             return redirect("patient_book", patient_id=patient.pk)
         found.accepted_at, found.accepted_by = timezone.now(), request.user
         found.save(update_fields=["accepted_at", "accepted_by"])

@@ -31,15 +31,18 @@ def cached_fragment(request, patient, audience: str, render) -> str:
     if html is None:
         html = render(CSRF_PLACEHOLDER)
         cache.set(key, html, TIMEOUT)
-    return html.replace(CSRF_PLACEHOLDER, get_token(request))
+    # Only inside value="...": words a caregiver typed are escaped, so they can never match this.
+    return html.replace(f'value="{CSRF_PLACEHOLDER}"', f'value="{get_token(request)}"')
 
 
 # --- signals --------------------------------------------------------------------------
 
 
 def _patient_id_of(instance):
-    from .models import Chapter, Memory, MemoryImage, ReferencePhoto, Subject
+    from .models import Chapter, Memory, MemoryImage, Patient, ReferencePhoto, Subject
 
+    if isinstance(instance, Patient):  # the name the book and the reader show
+        return instance.pk
     if isinstance(instance, (Chapter, Subject)):
         return instance.patient_id
     if isinstance(instance, Memory):
@@ -79,8 +82,9 @@ def on_subjects_change(sender, instance, action, **kwargs):
 def connect():
     from django.db.models.signals import m2m_changed, post_delete, post_save
 
-    from .models import Chapter, Memory, MemoryImage, ReferencePhoto, Subject
+    from .models import Chapter, Memory, MemoryImage, Patient, ReferencePhoto, Subject
 
+    post_save.connect(on_change, sender=Patient, dispatch_uid="book-cache-save-Patient")
     for model in (Chapter, Memory, MemoryImage, ReferencePhoto, Subject):
         post_save.connect(on_change, sender=model, dispatch_uid=f"book-cache-save-{model.__name__}")
         post_delete.connect(on_change, sender=model, dispatch_uid=f"book-cache-delete-{model.__name__}")

@@ -60,6 +60,14 @@ class Patient(models.Model):
             ),
         ]
 
+    def save(self, *args, **kwargs):
+        # Never write book_version back: a stale copy (an edit form loaded before a book change) would move it
+        # backwards, and numbers already used could then name old cached pages (lifebook.book_cache).
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [field.name for field in self._meta.concrete_fields
+                                       if not field.primary_key and field.name != "book_version"]
+        super().save(*args, **kwargs)
+
     def __str__(self):
         return self.name
 

@@ -138,3 +138,27 @@ def test_the_reader_is_kept_too_and_follows_the_book(client, therapist, book):
     with CaptureQueriesContext(connection) as fresh:
         assert "The wedding" not in client.get(reader).content.decode()
     assert len(kept) < len(fresh)
+
+
+def test_renaming_the_patient_shows_in_the_reader_and_a_stale_save_never_moves_the_version_back(
+        client, owner, book):
+    patient = book["patient"]
+    stale = type(patient).objects.get(pk=patient.pk)  # e.g. an edit form loaded before a book change
+    reader = reverse("book_carousel", args=[patient.pk])
+    client.force_login(owner)
+    client.get(reader)
+    factories.MemoryFactory(chapter=book["chapter"], title="Later")
+    version = type(patient).objects.get(pk=patient.pk).book_version
+    stale.preferred_name = "Juanito"
+    stale.save()
+    assert type(patient).objects.get(pk=patient.pk).book_version > version
+    assert "Juanito" in client.get(reader).content.decode()
+
+
+def test_words_a_caregiver_types_are_never_taken_for_the_token_placeholder(client, owner, book):
+    from lifebook.book_cache import CSRF_PLACEHOLDER
+
+    Memory.objects.filter(pk=book["first"].pk).update(title=f'value="{CSRF_PLACEHOLDER}"')
+    client.force_login(owner)
+    html, _ = visit(client, book["patient"])
+    assert CSRF_PLACEHOLDER in html  # shown as typed (escaped), not replaced by a token

@@ -111,26 +111,33 @@ def test_the_book_page_links_to_the_care_team_for_every_member(client, patient, 
 # --- Inviting people who have an account --------------------------------------------------------------------
 
 
-def test_inviting_an_existing_account_by_username_adds_them_at_once(owner_client, patient):
-    newcomer = factories.UserFactory(username="pilar", first_name="Pilar")
+def test_an_existing_account_named_by_username_gets_an_invitation_not_a_seat(owner_client, patient):
+    """Nobody joins a team without saying yes, and the inviter learns nothing the account holds."""
+    newcomer = factories.UserFactory(username="pilar", first_name="Pilar Gómez", email="pilar.private@example.com")
     response = owner_client.post(team_url(patient), {"who": "Pilar", "role": "therapist"})
     assert response.status_code == 302
-    assert patient.care_team.get(user=newcomer).role == "therapist"
-    assert any("Pilar (pilar) is now on the care team as Therapist" in m for m in messages_of(response))
-    assert not mail.outbox and not Invitation.objects.exists()  # no email needed: they see it on their page
+    assert not patient.care_team.filter(user=newcomer).exists()
+    assert any("We sent an invitation to Pilar." in m for m in messages_of(response))
+    [email] = mail.outbox
+    assert email.to == ["pilar.private@example.com"]
+    invitation = Invitation.objects.get()
+    assert (invitation.shown_as, invitation.role) == ("Pilar", "therapist")
+    team_page = owner_client.get(team_url(patient)).content.decode()
+    assert "Pilar" in team_page and "pilar.private@example.com" not in team_page and "Gómez" not in team_page
 
 
-def test_inviting_an_existing_account_by_email_adds_them_at_once(owner_client, patient):
-    newcomer = factories.UserFactory(username="pilar", email="pilar@example.com")
-    owner_client.post(team_url(patient), {"who": "  PILAR@example.com ", "role": "caregiver"})
-    assert patient.care_team.get(user=newcomer).role == "caregiver"
-    assert not mail.outbox
+def test_an_email_gets_the_same_answer_whether_or_not_it_has_an_account(owner_client, patient):
+    factories.UserFactory(username="pilar", first_name="Pilar Gómez", email="pilar@example.com")
+    known = messages_of(owner_client.post(team_url(patient), {"who": "  PILAR@example.com ", "role": "caregiver"}))
+    unknown = messages_of(owner_client.post(team_url(patient), {"who": "nobody@example.com", "role": "caregiver"}))
+    assert known[-1].replace("PILAR@example.com", "X") == unknown[-1].replace("nobody@example.com", "X")
+    assert len(mail.outbox) == 2 and patient.care_team.count() == 1
 
 
 def test_inviting_someone_already_on_the_team_is_refused_in_plain_words(owner_client, patient, caregiver):
     response = owner_client.post(team_url(patient), {"who": "ana@example.com", "role": "therapist"})
     assert response.status_code == 200
-    assert "ana is already on this care team." in response.content.decode()
+    assert "ana@example.com is already on this care team." in response.content.decode()
     assert patient.care_team.get(user=caregiver).role == "caregiver"
 
 
@@ -138,8 +145,8 @@ def test_inviting_someone_already_on_the_team_is_refused_in_plain_words(owner_cl
     ("", "Type their username, or their email address if they have no account yet."),
     ("pilar@", "That email address does not look right. Check it for typos."),
     ("pilar@@example", "That email address does not look right. Check it for typos."),
-    ("nobody-by-that-name", "No one has the username “nobody-by-that-name”. To invite someone who has no account yet, "
-                            "type their email address instead."),
+    ("nobody-by-that-name", "No one has the username “nobody-by-that-name” with an email address to write to. "
+                            "Type their email address instead."),
 ])
 def test_bad_input_is_refused_with_a_reason_and_keeps_what_was_typed(owner_client, patient, typed, reason):
     response = owner_client.post(team_url(patient), {"who": typed, "role": "caregiver"})
@@ -162,7 +169,7 @@ def test_an_unknown_role_is_refused(owner_client, patient):
 def test_a_new_email_gets_an_invitation_and_signing_up_through_its_link_joins_the_team(client, owner, patient):
     client.force_login(owner)
     response = client.post(team_url(patient), {"who": "Pilar@Example.com", "role": "therapist"})
-    assert any("We emailed an invitation to Pilar@Example.com" in m for m in messages_of(response))
+    assert any("We sent an invitation to Pilar@Example.com" in m for m in messages_of(response))
     invitation = Invitation.objects.get()
     assert (invitation.patient, invitation.role, invitation.invited_by) == (patient, "therapist", owner)
     assert len(invitation.token) >= 40 and invitation.accepted_at is None
@@ -179,13 +186,16 @@ def test_a_new_email_gets_an_invitation_and_signing_up_through_its_link_joins_th
     signup_link = f"{reverse('signup')}?next={path}"
     assert f'href="{signup_link}"' in page and f'href="{reverse("login")}?next={path}"' in page
 
-    # Signing up comes back to the link, which puts them on the team and opens the book.
+    # Signing up comes back to the link, where one button puts them on the team and opens the book.
     assert "join the care team you were invited to" in client.get(signup_link).content.decode()
     response = client.post(signup_link, {"username": "pilar", "first_name": "Pilar", "email": "pilar@example.com",
                                          "password1": "a-long-test-password", "password2": "a-long-test-password"},
                            follow=True)
     pilar = User.objects.get(username="pilar")
-    assert response.redirect_chain[0][0] == path
+    assert response.redirect_chain[-1][0] == path
+    assert "Join Juan’s care team" in response.content.decode()
+    assert not patient.care_team.filter(user=pilar).exists()  # opening the link is not saying yes
+    response = client.post(path, follow=True)
     assert response.redirect_chain[-1][0] == reverse("patient_book", args=[patient.pk])
     assert patient.care_team.get(user=pilar).role == "therapist"
     assert "Welcome to Juan’s care team. You joined as Therapist." in response.content.decode()
@@ -200,15 +210,21 @@ def test_logging_in_through_the_link_joins_the_team(client, owner, patient):
     path = reverse("invitation", args=[invitation.token])
     response = client.post(f"{reverse('login')}?next={path}",
                            {"username": "pilar", "password": "a-long-test-password", "next": path}, follow=True)
-    assert response.redirect_chain[-1][0] == reverse("patient_book", args=[patient.pk])
+    assert response.redirect_chain[-1][0] == path and "Join Juan’s care team" in response.content.decode()
+    client.post(path)
     assert patient.care_team.get(user=pilar).role == "caregiver"
 
 
-def test_opening_the_link_while_logged_in_joins_at_once(client, owner, patient):
+def test_opening_the_link_while_logged_in_asks_before_joining(client, owner, patient):
+    """A page elsewhere could send someone's browser to a link; only their own button press joins them."""
     pilar = factories.UserFactory(username="pilar")
     invitation = Invitation.objects.create(patient=patient, email="p@example.com", role="caregiver", invited_by=owner)
     client.force_login(pilar)
-    response = client.get(reverse("invitation", args=[invitation.token]))
+    path = reverse("invitation", args=[invitation.token])
+    page = client.get(path).content.decode()
+    assert "Join Juan’s care team" in page and 'method="post"' in page
+    assert not patient.care_team.filter(user=pilar).exists()
+    response = client.post(path)
     assert response["Location"] == reverse("patient_book", args=[patient.pk])
     assert patient.care_team.get(user=pilar).role == "caregiver"
 
@@ -218,13 +234,13 @@ def test_an_invitation_works_once(client, owner, patient):
     path = reverse("invitation", args=[invitation.token])
     first, second = factories.UserFactory(username="first"), factories.UserFactory(username="second")
     client.force_login(first)
-    client.get(path, follow=True)  # followed, so the welcome message is shown and gone
+    client.post(path, follow=True)  # followed, so the welcome message is shown and gone
     # The one who used it, opening the email again, simply lands on the book.
     assert client.get(path)["Location"] == reverse("patient_book", args=[patient.pk])
     client.force_login(second)
-    response = client.get(path)
-    page = response.content.decode()
-    assert response.status_code == 410 and "This invitation has already been used" in page
+    for response in (client.get(path), client.post(path)):
+        page = response.content.decode()
+        assert response.status_code == 410 and "This invitation has already been used" in page
     assert "Juan" not in page and "marta" not in page  # a used link tells its holder nothing about the family
     assert not patient.care_team.filter(user=second).exists()
 

@@ -190,6 +190,8 @@ def test_a_caregiver_makes_a_book_and_a_therapist_reads_it(chromium, page, live_
     reader.goto(link)
     reader.get_by_role("link", name="Create an account").click()
     sign_up(reader, reader.url, "laura", "Laura", "laura@example.org")
+    with reader.expect_navigation():  # back on the invitation: joining is her own choice
+        reader.get_by_role("button", name="Join Juan’s care team").click()
     reader.goto(live_server.url + "/")
     reader.get_by_role("link", name="Read the book").first.click()
     reader.wait_for_function("document.querySelector('[data-position]').textContent === '1 of 2'")
