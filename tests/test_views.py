@@ -153,3 +153,13 @@ def test_a_forgotten_password_can_be_reset_by_email(client, owner, settings):
     assert done.status_code == 302
     owner.refresh_from_db()
     assert owner.check_password("a-brand-new-password-9")
+
+
+def test_no_template_comment_spans_lines():
+    """Django's {# #} comments end at the line's end: a multi-line one is printed on the page."""
+    import re
+    from pathlib import Path
+
+    for path in Path(__file__).resolve().parents[1].joinpath("templates").rglob("*.html"):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            assert not re.search(r"\{#(?!.*#\})", line), f"{path}:{number} opens a {{# comment it does not close"
