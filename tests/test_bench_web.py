@@ -54,6 +54,7 @@ def test_the_web_benchmark_serves_the_book_without_errors_and_its_queries_do_not
     assert small["errors"] == large["errors"] == 0
     assert small["book_requests"] > 0 and small["baseline_requests"] > 0  # both pages were really measured
     assert small["throughput_ratio"] == pytest.approx(small["book_rps"] / small["baseline_rps"])
+    assert small["throughput_ratio_vs_logged_in"] == pytest.approx(small["book_rps"] / small["logged_in_rps"])
     # Four times the memories, the same queries: the page prefetches instead of asking per memory.
     assert small["queries_per_book_page"] == large["queries_per_book_page"] > 0
     if small["queries_per_carousel_page"] is not None:
