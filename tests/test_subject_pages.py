@@ -155,3 +155,12 @@ def test_the_trainers_notes_appear_on_each_photos_card_in_plain_words(client, ow
     first_card = text[text.index(f'id="photo-{first.pk}"'):text.index(f'id="photo-{second.pk}"')]
     assert "This photo is blurry." in first_card
     assert "almost the same as photo 1, so it is left out" in text and "photo-" + str(first.pk) + ".jpg" not in text
+
+
+def test_photo_cards_show_small_webp_copies_not_the_whole_photo(client, owner, subject):
+    photo = add_reference_photo(subject, image_upload(size=(1200, 900)))
+    client.force_login(owner)
+    text = client.get(page(subject)).content.decode()
+    thumbnail = reverse("rendition", kwargs={"width": 480, "path": photo.image.name})
+    assert f"{thumbnail} 480w" in text and 'sizes="160px"' in text
+    assert client.get(thumbnail)["Content-Type"] == "image/webp"
