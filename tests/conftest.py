@@ -1,4 +1,7 @@
 import io
+import os
+import shutil
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -24,6 +27,19 @@ def private_media_root(settings, tmp_path):
     settings.SENDFILE_ROOT = str(settings.MEDIA_ROOT)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return settings.MEDIA_ROOT
+
+
+CHROMIUM = os.environ.get("LIFEBOOK_CHROMIUM", "/usr/bin/chromium")
+
+
+def require_chromium():
+    """Browser tests use Debian's Chromium. Missing, they skip, saying why; where LIFEBOOK_REQUIRE_BROWSER is set
+    (.ci/run sets it) they fail instead, so CI cannot pass without having run them."""
+    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
+        message = f"browser tests need Debian's Chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)"
+        if os.environ.get("LIFEBOOK_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 def image_upload(name="photo.jpg", size=(640, 480), color=(200, 120, 40), fmt="JPEG", mode="RGB", **save_kwargs):

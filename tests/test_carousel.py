@@ -2,7 +2,6 @@
 
 import io
 import os
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 from unittest import mock
@@ -15,6 +14,7 @@ from PIL import Image
 from lifebook import renditions
 from lifebook.models import MemoryImage
 from tests import factories
+from tests.conftest import CHROMIUM, require_chromium
 
 pytestmark = pytest.mark.django_db
 
@@ -328,7 +328,6 @@ def test_renditions_cannot_be_posted_to(client, owner, large):
 
 # --- In a real browser --------------------------------------------------------------------------------------
 
-CHROMIUM = os.environ.get("LIFEBOOK_CHROMIUM", "/usr/bin/chromium")
 # Headless Chromium has no voices: a stand-in that records what it was asked to say.
 FAKE_SPEECH = """
 window.spoken = []; window.cancelled = 0;
@@ -343,8 +342,7 @@ Object.defineProperty(window, "speechSynthesis", {configurable: true, value: {
 @pytest.mark.django_db(transaction=True)
 def test_the_reader_turns_pages_from_the_keyboard(client, owner, patient, live_server, monkeypatch):
     """Keyboard, chapter menu, position, contrast and the no-JavaScript list, in headless Chromium."""
-    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
-        pytest.skip(f"needs Chromium at {CHROMIUM}")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop runs in this thread

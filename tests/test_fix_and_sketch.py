@@ -2,10 +2,8 @@
 
 import base64
 import io
-import os
 import random
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ from generation import jobs
 from generation.models import GenerationJob, JobState
 from lifebook.models import MemoryImage
 from tests import factories
-from tests.conftest import image_upload
+from tests.conftest import CHROMIUM, require_chromium, image_upload
 
 pytestmark = pytest.mark.django_db
 
@@ -370,7 +368,6 @@ def test_a_part_painted_on_the_page_is_repainted_by_a_worker_and_keeps_its_linea
 
 # --- in a real browser: painting with the mouse ----------------------------------------------
 
-CHROMIUM = os.environ.get("LIFEBOOK_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "var" / "screenshots"
 
 
@@ -379,8 +376,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "var" / "screenshots"
 def test_painting_with_the_mouse_and_drawing_a_sketch_in_chromium(client, owner, memory, live_server, monkeypatch):
     """Headless Chromium: a stroke painted with the mouse arrives as a black-and-white mask of the picture's
     own size, white where it was painted; undo, the empty-mask refusal, and the sketch pad."""
-    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
-        pytest.skip(f"needs Chromium at {CHROMIUM}")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop runs in this thread

@@ -2,26 +2,20 @@
 Celery workers on the tiny model. Run alone with `pytest -m browser`."""
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import CHROMIUM, require_chromium
 from tests.integration.test_worker_jobs import Workers, _require_services
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("LIFEBOOK_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "var" / "screenshots"
 
 
 @pytest.fixture
 def chromium(monkeypatch):
-    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
-        message = f"browser tests need Debian's Chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)"
-        if os.environ.get("LIFEBOOK_REQUIRE_BROWSER"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
