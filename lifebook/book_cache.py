@@ -11,6 +11,7 @@ writes that bypass signals (`QuerySet.update`, `bulk_update`), through an explic
 """
 
 from django.core.cache import cache
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import F
 from django.middleware.csrf import get_token
 
@@ -55,16 +56,10 @@ def _patient_id_of(instance):
 
 
 def on_change(sender, instance, **kwargs):
-    from .models import Patient
-
     try:
         patient_id = _patient_id_of(instance)
-    except Patient.DoesNotExist:  # the whole book is being deleted
+    except ObjectDoesNotExist:  # a parent already gone in a cascade (the whole book deleted): nothing to show
         return
-    except Exception as exc:  # a parent already gone in a cascade: nothing left to show
-        if exc.__class__.__name__ == "DoesNotExist":
-            return
-        raise
     if patient_id is not None:
         book_changed(patient_id)
 
