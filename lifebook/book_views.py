@@ -265,8 +265,8 @@ def _memory_card(request, patient, memory):
     order = list(chapter.memories.values_list("pk", flat=True))
     chapter.memory_seen = ids_text(order)
     return render(request, "lifebook/_memory_card.html", {
-        "patient": patient, "chapter": chapter, "memory": memory, "chapters": list(patient.chapters.all()),
-        "may_edit": True, "index": order.index(memory.pk) + 1, "count": len(order)})
+        "patient": patient, "chapter": chapter, "memory": memory, "may_edit": True,
+        "index": order.index(memory.pk) + 1, "count": len(order)})
 
 
 def _move_to_chapter(request, patient, memory):

@@ -58,7 +58,7 @@ def patient_book(request, patient_id):
         memories = Memory.objects.select_related("chosen_image").prefetch_related("subjects")
         if not may_edit:
             memories = memories.filter(hidden=False)  # therapists never see hidden material
-        # A list: the editing controls walk the chapters again per memory ("Move to chapter…").
+        # A list: the page walks it more than once (counting, then each chapter's controls).
         chapters = list(patient.chapters.prefetch_related(Prefetch("memories", queryset=memories)))
         context = {"patient": patient, "chapters": chapters, "may_edit": may_edit, "csrf_token": csrf_token}
         if may_edit:
