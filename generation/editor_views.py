@@ -57,10 +57,8 @@ class SketchForm(forms.Form):
                                               "max_value": "Choose how closely to follow the drawing on the slider."})
 
 
-class Refused(Exception):
-    def __init__(self, message):
-        super().__init__(message)
-        self.message = message
+NOTHING_PAINTED = ("Nothing is painted yet: paint over the part of the picture to change, "
+                   "or choose “Repaint the whole picture”.")
 
 
 def read_mask(upload, size: tuple[int, int]) -> Image.Image:
@@ -69,13 +67,13 @@ def read_mask(upload, size: tuple[int, int]) -> Image.Image:
     Refuses what is not a PNG (the page always sends one), a damaged or huge file, a mask of another
     shape than the picture, and an empty one."""
     if (upload.size or 0) > settings.LIFEBOOK_MAX_UPLOAD_BYTES:
-        raise Refused("The painted area is too large a file to use. Reload the page and paint again.")
+        raise jobs.JobRefused("The painted area is too large a file to use. Reload the page and paint again.")
     try:
         image = decode_upload(upload)  # the size cap, the pixel cap, every byte decoded
     except UploadRejected:
-        raise Refused("The painted area could not be read. Paint it again and press the button once more.")
+        raise jobs.JobRefused("The painted area could not be read. Paint it again and press the button once more.")
     if image.format != "PNG":
-        raise Refused("The painted area must come from the painting tool on this page (a PNG picture).")
+        raise jobs.JobRefused("The painted area must come from the painting tool on this page (a PNG picture).")
     if "A" in image.getbands() and image.getchannel("A").getextrema()[0] < 255:
         mask = image.getchannel("A")  # strokes on a transparent canvas: the strokes are the painted part
     else:
@@ -83,13 +81,12 @@ def read_mask(upload, size: tuple[int, int]) -> Image.Image:
     if mask.size != size:
         shape, wanted = mask.width / mask.height, size[0] / size[1]
         if abs(shape - wanted) > ASPECT_TOLERANCE * wanted:
-            raise Refused(f"The painted area ({mask.width}×{mask.height}) does not fit this picture "
+            raise jobs.JobRefused(f"The painted area ({mask.width}×{mask.height}) does not fit this picture "
                           f"({size[0]}×{size[1]}). Reload the page and paint again.")
         mask = mask.resize(size, Image.NEAREST)
     mask = mask.point(lambda v: 255 if v >= 128 else 0)
     if mask.getbbox() is None:
-        raise Refused("Nothing is painted yet: paint over the part of the picture to change, "
-                      "or choose “Repaint the whole picture”.")
+        raise jobs.JobRefused(NOTHING_PAINTED)
     return mask
 
 
@@ -124,8 +121,7 @@ def memory_fix_part(request, patient_id, memory_id, image_id):
             if whole:
                 mask = Image.new("L", size, 255)  # the keyboard path: no painting needed
             elif request.FILES.get("mask") is None:
-                raise Refused("Nothing is painted yet: paint over the part of the picture to change, "
-                              "or choose “Repaint the whole picture”.")
+                raise jobs.JobRefused(NOTHING_PAINTED)
             else:
                 mask = read_mask(request.FILES["mask"], size)
             if form.is_valid():
@@ -138,9 +134,7 @@ def memory_fix_part(request, patient_id, memory_id, image_id):
                 messages.success(request, "Lifebook is repainting the picture. The new pictures appear here "
                                           "among the candidates.")
                 return redirect("memory_page", patient_id=patient.pk, memory_id=memory.pk)
-        except Refused as exc:
-            error = exc.message
-        except jobs.JobRefused as exc:
+        except jobs.JobRefused as exc:  # a mask or a request the job would refuse: said on the page
             error = exc.message
         if mask is not None and not whole:
             # A refusal about the words must not lose the painting: the page paints it back.

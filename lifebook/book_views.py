@@ -6,9 +6,9 @@ Only editors (owner, caregiver, staff) reach these views; therapists and other f
 page's script (static/js/reorder.js) and htmx only make them quicker.
 
 Orders go through `lifebook.positions`, the same service as the API. Each form also sends `seen`,
-the order the page showed. It is compared with the stored order under the parent's lock, so a move
-made on a page that someone else's change has made stale is refused ("reload and try again") instead
-of quietly undoing that change.
+the order the page showed; `positions.reorder(..., expected=seen)` compares it with the stored order under
+the parent's lock, so a move made on a page that someone else's change has made stale is refused
+("reload and try again") instead of quietly undoing that change.
 """
 
 import json
@@ -26,6 +26,7 @@ from accounts.access import get_patient_for
 
 from . import positions
 from .forms import ChapterForm
+from .memory_views import memory_for
 from .models import Chapter, Memory
 
 STALE = "The book changed meanwhile; reload and try again."
@@ -92,24 +93,6 @@ def _announce(response, message):
     """Tell the page's live region what happened (reorder.js listens for this htmx event)."""
     response["HX-Trigger"] = json.dumps({"book-announce": {"message": message}})
     return response
-
-
-def _lock(parent):
-    # The same row lock positions.reorder takes, taken first so the order read below cannot change
-    # before the new one is written (on SQLite, write transactions are already serial).
-    type(parent).objects.select_for_update().filter(pk=parent.pk).first()
-
-
-def apply_order(parent, siblings, new_order, seen=None):
-    """Give `siblings` the order `new_order`; with `seen`, only if the stored order is still `seen`.
-
-    positions.reorder refuses when items were added or removed; `seen` also catches a reorder by
-    someone else, which a move relative to the old order ("one up") would otherwise undo."""
-    with transaction.atomic():
-        _lock(parent)
-        if seen is not None and list(siblings.values_list("pk", flat=True)) != list(seen):
-            raise positions.OrderingConflict(STALE)
-        positions.reorder(parent, siblings, new_order)
 
 
 def _ordinal(index, count):
@@ -213,8 +196,8 @@ def chapter_move(request, patient_id, chapter_id):
 # --- memories ------------------------------------------------------------------------------------
 
 def _memory_for(user, patient_id, memory_id):
-    patient = get_patient_for(user, patient_id, edit=True)
-    return patient, get_object_or_404(Memory.objects.select_related("chapter"), pk=memory_id, chapter__patient=patient)
+    memory = memory_for(user, patient_id, memory_id)  # editors only: therapists and other families get 404
+    return memory.chapter.patient, memory
 
 
 @login_required
@@ -298,7 +281,7 @@ def _save_order(request, parent, siblings, back):
     if not order or ("seen" in request.POST and not seen):
         return _refuse(request, UNREADABLE, 400, back)
     try:
-        apply_order(parent, siblings, order, seen)
+        positions.reorder(parent, siblings, order, expected=seen)
     except positions.OrderingConflict:
         return _refuse(request, STALE, 409, back)
     if _from_script(request):
@@ -331,7 +314,7 @@ def _move_one(request, patient_id, parent, siblings, item, kind):
         order = list(seen)
         order[here], order[there] = order[there], order[here]
         try:
-            apply_order(parent, siblings, order, seen)
+            positions.reorder(parent, siblings, order, expected=seen)
         except positions.OrderingConflict:
             return _refuse(request, STALE, 409, back)
         message = f"‘{item.title}’ moved to {_ordinal(there + 1, len(order))}."

@@ -36,11 +36,16 @@ def save_with_next_position(item, parent, siblings):
     return item
 
 
-def reorder(parent, siblings, ordered_ids):
-    """Give `siblings` the order of `ordered_ids` (all of them, each once)."""
+def reorder(parent, siblings, ordered_ids, expected=None):
+    """Give `siblings` the order of `ordered_ids` (all of them, each once).
+
+    With `expected` (the order the caregiver's page showed), only if that is still the stored order: a
+    move made on a stale page ("one up") would otherwise quietly undo someone else's reorder."""
     ordered_ids = [int(pk) for pk in ordered_ids]
     with transaction.atomic():
         _lock(parent)
+        if expected is not None and list(siblings.values_list("pk", flat=True)) != [int(pk) for pk in expected]:
+            raise OrderingConflict("The book changed meanwhile; reload and try again.")
         items = {item.pk: item for item in siblings.select_for_update()}
         if len(ordered_ids) != len(set(ordered_ids)) or set(ordered_ids) != set(items):
             raise OrderingConflict(

@@ -42,6 +42,21 @@ def require_chromium():
         pytest.skip(message)
 
 
+@pytest.fixture
+def chromium(monkeypatch):
+    """Debian's Chromium, launched once per browser test (headless, no network chatter)."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield browser
+        browser.close()
+
+
 def image_upload(name="photo.jpg", size=(640, 480), color=(200, 120, 40), fmt="JPEG", mode="RGB", **save_kwargs):
     """An uploaded file holding a real image (the content decides, not the name)."""
     image = Image.new(mode, size, color)

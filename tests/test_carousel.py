@@ -14,7 +14,6 @@ from PIL import Image
 from lifebook import renditions
 from lifebook.models import MemoryImage
 from tests import factories
-from tests.conftest import CHROMIUM, require_chromium
 
 pytestmark = pytest.mark.django_db
 
@@ -340,12 +339,8 @@ Object.defineProperty(window, "speechSynthesis", {configurable: true, value: {
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_the_reader_turns_pages_from_the_keyboard(client, owner, patient, live_server, monkeypatch):
+def test_the_reader_turns_pages_from_the_keyboard(client, owner, patient, live_server, chromium):
     """Keyboard, chapter menu, position, contrast and the no-JavaScript list, in headless Chromium."""
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop runs in this thread
     chapters = [factories.ChapterFactory(patient=patient, title=t) for t in ("Childhood", "Working years")]
     for index in range(6):
         memory = factories.MemoryFactory(chapter=chapters[index // 3], title=f"Memory number {index + 1}",
@@ -357,77 +352,73 @@ def test_the_reader_turns_pages_from_the_keyboard(client, owner, patient, live_s
     shots = ROOT / "var" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        context.add_cookies([cookie])
-        context.add_init_script(FAKE_SPEECH)
-        page = context.new_page()
-        errors = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(url)
-        position = page.locator("[data-position]")
-        visible_title = page.locator("[data-slide]:not([hidden]) [data-slide-title]")
-        assert position.text_content() == "1 of 6" and visible_title.text_content() == "Memory number 1"
-        assert page.locator("[data-slide]:visible").count() == 1
-        page.wait_for_function("document.querySelector('[data-slide] img').complete")
-        page.screenshot(path=str(shots / "carousel-first.png"))
+    context = chromium.new_context(viewport={"width": 1280, "height": 800})
+    context.add_cookies([cookie])
+    context.add_init_script(FAKE_SPEECH)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    position = page.locator("[data-position]")
+    visible_title = page.locator("[data-slide]:not([hidden]) [data-slide-title]")
+    assert position.text_content() == "1 of 6" and visible_title.text_content() == "Memory number 1"
+    assert page.locator("[data-slide]:visible").count() == 1
+    page.wait_for_function("document.querySelector('[data-slide] img').complete")
+    page.screenshot(path=str(shots / "carousel-first.png"))
 
-        page.keyboard.press("ArrowRight")
-        assert position.text_content() == "2 of 6" and visible_title.text_content() == "Memory number 2"
-        # The next slide's picture is now asked for eagerly, the one after that still waits.
-        loading = page.eval_on_selector_all("[data-slide] img", "imgs => imgs.map(i => i.loading)")
-        assert loading[:4] == ["eager", "eager", "eager", "lazy"]
-        page.keyboard.press("End")
-        assert position.text_content() == "6 of 6"
-        page.keyboard.press("ArrowRight")  # past the end stays at the end
-        assert position.text_content() == "6 of 6"
-        assert page.get_by_role("button", name="Next").get_attribute("aria-disabled") == "true"
-        page.keyboard.press("Home")
-        assert position.text_content() == "1 of 6"
-        page.keyboard.press("ArrowLeft")
-        assert position.text_content() == "1 of 6"
+    page.keyboard.press("ArrowRight")
+    assert position.text_content() == "2 of 6" and visible_title.text_content() == "Memory number 2"
+    # The next slide's picture is now asked for eagerly, the one after that still waits.
+    loading = page.eval_on_selector_all("[data-slide] img", "imgs => imgs.map(i => i.loading)")
+    assert loading[:4] == ["eager", "eager", "eager", "lazy"]
+    page.keyboard.press("End")
+    assert position.text_content() == "6 of 6"
+    page.keyboard.press("ArrowRight")  # past the end stays at the end
+    assert position.text_content() == "6 of 6"
+    assert page.get_by_role("button", name="Next").get_attribute("aria-disabled") == "true"
+    page.keyboard.press("Home")
+    assert position.text_content() == "1 of 6"
+    page.keyboard.press("ArrowLeft")
+    assert position.text_content() == "1 of 6"
 
-        page.get_by_label("Chapter").select_option(label="Working years")
-        assert visible_title.text_content() == "Memory number 4"
-        page.get_by_role("button", name="Previous").click()
-        assert visible_title.text_content() == "Memory number 3"
-        assert page.get_by_label("Chapter").input_value() == "0"  # the menu follows the page
+    page.get_by_label("Chapter").select_option(label="Working years")
+    assert visible_title.text_content() == "Memory number 4"
+    page.get_by_role("button", name="Previous").click()
+    assert visible_title.text_content() == "Memory number 3"
+    assert page.get_by_label("Chapter").input_value() == "0"  # the menu follows the page
 
-        read_aloud = page.get_by_role("button", name="Read aloud")
-        read_aloud.click()
-        assert page.evaluate("window.spoken") == ["Memory number 3. Caption number 3."]
-        stop = page.get_by_role("button", name="Stop reading")
-        stop.click()  # a second press stops
-        assert page.evaluate("window.cancelled") >= 1 and read_aloud.is_visible()
+    read_aloud = page.get_by_role("button", name="Read aloud")
+    read_aloud.click()
+    assert page.evaluate("window.spoken") == ["Memory number 3. Caption number 3."]
+    stop = page.get_by_role("button", name="Stop reading")
+    stop.click()  # a second press stops
+    assert page.evaluate("window.cancelled") >= 1 and read_aloud.is_visible()
 
-        contrast = page.get_by_role("button", name="High contrast")
-        contrast.click()
-        assert contrast.get_attribute("aria-pressed") == "true"
-        page.screenshot(path=str(shots / "carousel-high-contrast.png"))
-        page.reload()  # the choice is remembered, and so is the page
-        assert page.get_by_role("button", name="High contrast").get_attribute("aria-pressed") == "true"
-        assert position.text_content() == "3 of 6"
-        assert errors == []
-        context.close()
+    contrast = page.get_by_role("button", name="High contrast")
+    contrast.click()
+    assert contrast.get_attribute("aria-pressed") == "true"
+    page.screenshot(path=str(shots / "carousel-high-contrast.png"))
+    page.reload()  # the choice is remembered, and so is the page
+    assert page.get_by_role("button", name="High contrast").get_attribute("aria-pressed") == "true"
+    assert position.text_content() == "3 of 6"
+    assert errors == []
+    context.close()
 
-        # A browser that cannot speak shows no "Read aloud" button.
-        context = browser.new_context()
-        context.add_cookies([cookie])
-        context.add_init_script("Object.defineProperty(window, 'SpeechSynthesisUtterance', {value: undefined})")
-        page = context.new_page()
-        page.goto(url)
-        assert page.locator("[data-position]").text_content() == "1 of 6"  # the reader itself still works
-        assert not page.get_by_role("button", name="Read aloud").is_visible()
-        context.close()
+    # A browser that cannot speak shows no "Read aloud" button.
+    context = chromium.new_context()
+    context.add_cookies([cookie])
+    context.add_init_script("Object.defineProperty(window, 'SpeechSynthesisUtterance', {value: undefined})")
+    page = context.new_page()
+    page.goto(url)
+    assert page.locator("[data-position]").text_content() == "1 of 6"  # the reader itself still works
+    assert not page.get_by_role("button", name="Read aloud").is_visible()
+    context.close()
 
-        # Without JavaScript: every memory, one after another.
-        context = browser.new_context(viewport={"width": 800, "height": 800}, java_script_enabled=False)
-        context.add_cookies([cookie])
-        page = context.new_page()
-        page.goto(url)
-        assert page.locator("[data-slide]:visible").count() == 6
-        assert not page.get_by_role("button", name="Next").is_visible()
-        context.close()
-        browser.close()
+    # Without JavaScript: every memory, one after another.
+    context = chromium.new_context(viewport={"width": 800, "height": 800}, java_script_enabled=False)
+    context.add_cookies([cookie])
+    page = context.new_page()
+    page.goto(url)
+    assert page.locator("[data-slide]:visible").count() == 6
+    assert not page.get_by_role("button", name="Next").is_visible()
+    context.close()

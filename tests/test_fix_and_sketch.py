@@ -15,7 +15,7 @@ from generation import jobs
 from generation.models import GenerationJob, JobState
 from lifebook.models import MemoryImage
 from tests import factories
-from tests.conftest import CHROMIUM, require_chromium, image_upload
+from tests.conftest import image_upload
 
 pytestmark = pytest.mark.django_db
 
@@ -373,108 +373,100 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "var" / "screenshots"
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_painting_with_the_mouse_and_drawing_a_sketch_in_chromium(client, owner, memory, live_server, monkeypatch):
+def test_painting_with_the_mouse_and_drawing_a_sketch_in_chromium(client, owner, memory, live_server, chromium):
     """Headless Chromium: a stroke painted with the mouse arrives as a black-and-white mask of the picture's
     own size, white where it was painted; undo, the empty-mask refusal, and the sketch pad."""
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop runs in this thread
     picture = factories.MemoryImageFactory(memory=memory, image__width=320, image__height=240,
                                            image__color="teal", from_demo_model=True)
     client.force_login(owner)
     cookie = {"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        context = browser.new_context(viewport={"width": 1100, "height": 1000})
-        context.add_cookies([cookie])
-        page = context.new_page()
-        errors = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(live_server.url + fix_url(picture))
-        canvas = page.locator("#mask-canvas")
-        assert canvas.is_visible() and not page.get_by_text("Painting needs JavaScript").is_visible()
+    context = chromium.new_context(viewport={"width": 1100, "height": 1000})
+    context.add_cookies([cookie])
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(live_server.url + fix_url(picture))
+    canvas = page.locator("#mask-canvas")
+    assert canvas.is_visible() and not page.get_by_text("Painting needs JavaScript").is_visible()
 
-        # Nothing painted: refused on the page, nothing sent.
-        page.get_by_role("button", name="Make the new pictures").click()
-        assert "Nothing is painted yet" in page.locator("[data-problem]").text_content()
-        assert not GenerationJob.objects.exists()
+    # Nothing painted: refused on the page, nothing sent.
+    page.get_by_role("button", name="Make the new pictures").click()
+    assert "Nothing is painted yet" in page.locator("[data-problem]").text_content()
+    assert not GenerationJob.objects.exists()
 
-        box = canvas.bounding_box()  # shown at another size than its 320x240 pixels: positions are scaled
+    box = canvas.bounding_box()  # shown at another size than its 320x240 pixels: positions are scaled
 
-        def stroke(y):
-            page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * y)
-            page.mouse.down()
-            for step in range(1, 11):
-                page.mouse.move(box["x"] + box["width"] * (0.25 + 0.05 * step), box["y"] + box["height"] * y)
-            page.mouse.up()
-
-        stroke(0.3)
-        page.keyboard.press("Control+z")  # undone
-        assert page.evaluate("document.querySelector('#mask-canvas').getContext('2d')"
-                             ".getImageData(0, 0, 320, 240).data.some(v => v > 0)") is False
-        stroke(0.5)
-        page.get_by_label("Brush size").fill("80")
-        page.get_by_role("button", name="Eraser").click()
-        assert page.get_by_role("button", name="Eraser").get_attribute("aria-pressed") == "true"
-        page.get_by_role("button", name="Brush").click()
-        page.get_by_label("Repaint everything else").check()
-        page.get_by_label("What should be there").fill("a red boat")
-        page.screenshot(path=str(SCREENSHOTS / "fix-part.png"), full_page=True)
-
-        # A refusal about the rest of the form (here another book's subject, slipped into the menu) keeps
-        # the painting: the page comes back with it painted in, and the choices made.
-        elsewhere = factories.SubjectFactory(name="Someone else's")
-        page.evaluate(f"""() => {{ const menu = document.querySelector('select[name=subject]');
-                                  menu.add(new Option('Sneaky', '{elsewhere.pk}')); menu.value = '{elsewhere.pk}'; }}""")
-        with page.expect_navigation():
-            page.get_by_role("button", name="Make the new pictures").click()
-        assert "not in this book" in page.locator("[role=alert]").first.text_content()
-        page.wait_for_function("document.querySelector('#mask-canvas').getContext('2d')"
-                               ".getImageData(0, 0, 320, 240).data.some(v => v > 0)")
-        assert page.get_by_label("Repaint everything else").is_checked()
-        assert page.get_by_label("What should be there").input_value() == "a red boat"
-        assert not GenerationJob.objects.exists()
-        page.get_by_label("Who or what to paint in there").select_option(label="Nobody in particular")
-        page.get_by_role("button", name="Make the new pictures").click()
-        page.wait_for_url(live_server.url + url(memory))
-        assert "Lifebook is repainting the picture" in page.content()
-
-        job = GenerationJob.objects.get()
-        assert job.kind == "inpaint" and job.parameters["mask_mode"] == "not_masked"
-        assert job.parameters["prompt"] == "a red boat"
-        mask = stored_mask(job)
-        assert mask.mode == "L" and mask.size == (320, 240) and mask.getextrema() == (0, 255)
-        assert not mask.point(lambda v: 0 if v in (0, 255) else 255).getbbox()  # only black or white
-        assert mask.getpixel((160, 120)) == 255  # on the stroke, in the picture's own pixels
-        assert mask.getpixel((160, 40)) == 0 and mask.getpixel((20, 120)) == 0  # the undone stroke is gone
-        left, top, right, bottom = mask.getbbox()
-        assert 60 <= left <= 80 and 230 <= right <= 260 and 100 <= top < 120 < bottom <= 140
-
-        # The sketch pad on the memory page (hidden while a job runs, so that one is finished first).
-        GenerationJob.objects.filter(pk=job.pk).update(state=JobState.CANCELLED)
-        page.goto(live_server.url + url(memory))
-        page.screenshot(path=str(SCREENSHOTS / "memory-with-sketch.png"), full_page=True)
-        pad = page.locator("canvas.sketch-pad")
-        pad.scroll_into_view_if_needed()
-        box = pad.bounding_box()
-        page.mouse.move(box["x"] + 40, box["y"] + 40)
+    def stroke(y):
+        page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * y)
         page.mouse.down()
-        page.mouse.move(box["x"] + box["width"] - 40, box["y"] + box["height"] - 40, steps=12)
+        for step in range(1, 11):
+            page.mouse.move(box["x"] + box["width"] * (0.25 + 0.05 * step), box["y"] + box["height"] * y)
         page.mouse.up()
-        page.get_by_label("Watercolour").last.check()
-        pad.screenshot(path=str(SCREENSHOTS / "sketch-pad.png"))
-        with page.expect_navigation():  # back to the same page, with the job
-            page.get_by_role("button", name="Turn it into pictures").click()
-        assert "Lifebook is turning the drawing into pictures" in page.content(), page.content()[:3000]
-        sketch = GenerationJob.objects.get(kind="img2img")
-        assert sketch.parameters["prompt"] == "a watercolour painting, soft colours"
-        with sketch.source_file.open("rb") as handle, Image.open(handle) as drawn:
-            assert drawn.size == (512, 512) and drawn.convert("L").getextrema()[0] < 100  # a dark line on white
-            assert drawn.getpixel((5, 500)) == (255, 255, 255)
-        assert errors == []
-        context.close()
-        browser.close()
+
+    stroke(0.3)
+    page.keyboard.press("Control+z")  # undone
+    assert page.evaluate("document.querySelector('#mask-canvas').getContext('2d')"
+                         ".getImageData(0, 0, 320, 240).data.some(v => v > 0)") is False
+    stroke(0.5)
+    page.get_by_label("Brush size").fill("80")
+    page.get_by_role("button", name="Eraser").click()
+    assert page.get_by_role("button", name="Eraser").get_attribute("aria-pressed") == "true"
+    page.get_by_role("button", name="Brush").click()
+    page.get_by_label("Repaint everything else").check()
+    page.get_by_label("What should be there").fill("a red boat")
+    page.screenshot(path=str(SCREENSHOTS / "fix-part.png"), full_page=True)
+
+    # A refusal about the rest of the form (here another book's subject, slipped into the menu) keeps
+    # the painting: the page comes back with it painted in, and the choices made.
+    elsewhere = factories.SubjectFactory(name="Someone else's")
+    page.evaluate(f"""() => {{ const menu = document.querySelector('select[name=subject]');
+                              menu.add(new Option('Sneaky', '{elsewhere.pk}')); menu.value = '{elsewhere.pk}'; }}""")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Make the new pictures").click()
+    assert "not in this book" in page.locator("[role=alert]").first.text_content()
+    page.wait_for_function("document.querySelector('#mask-canvas').getContext('2d')"
+                           ".getImageData(0, 0, 320, 240).data.some(v => v > 0)")
+    assert page.get_by_label("Repaint everything else").is_checked()
+    assert page.get_by_label("What should be there").input_value() == "a red boat"
+    assert not GenerationJob.objects.exists()
+    page.get_by_label("Who or what to paint in there").select_option(label="Nobody in particular")
+    page.get_by_role("button", name="Make the new pictures").click()
+    page.wait_for_url(live_server.url + url(memory))
+    assert "Lifebook is repainting the picture" in page.content()
+
+    job = GenerationJob.objects.get()
+    assert job.kind == "inpaint" and job.parameters["mask_mode"] == "not_masked"
+    assert job.parameters["prompt"] == "a red boat"
+    mask = stored_mask(job)
+    assert mask.mode == "L" and mask.size == (320, 240) and mask.getextrema() == (0, 255)
+    assert not mask.point(lambda v: 0 if v in (0, 255) else 255).getbbox()  # only black or white
+    assert mask.getpixel((160, 120)) == 255  # on the stroke, in the picture's own pixels
+    assert mask.getpixel((160, 40)) == 0 and mask.getpixel((20, 120)) == 0  # the undone stroke is gone
+    left, top, right, bottom = mask.getbbox()
+    assert 60 <= left <= 80 and 230 <= right <= 260 and 100 <= top < 120 < bottom <= 140
+
+    # The sketch pad on the memory page (hidden while a job runs, so that one is finished first).
+    GenerationJob.objects.filter(pk=job.pk).update(state=JobState.CANCELLED)
+    page.goto(live_server.url + url(memory))
+    page.screenshot(path=str(SCREENSHOTS / "memory-with-sketch.png"), full_page=True)
+    pad = page.locator("canvas.sketch-pad")
+    pad.scroll_into_view_if_needed()
+    box = pad.bounding_box()
+    page.mouse.move(box["x"] + 40, box["y"] + 40)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] - 40, box["y"] + box["height"] - 40, steps=12)
+    page.mouse.up()
+    page.get_by_label("Watercolour").last.check()
+    pad.screenshot(path=str(SCREENSHOTS / "sketch-pad.png"))
+    with page.expect_navigation():  # back to the same page, with the job
+        page.get_by_role("button", name="Turn it into pictures").click()
+    assert "Lifebook is turning the drawing into pictures" in page.content(), page.content()[:3000]
+    sketch = GenerationJob.objects.get(kind="img2img")
+    assert sketch.parameters["prompt"] == "a watercolour painting, soft colours"
+    with sketch.source_file.open("rb") as handle, Image.open(handle) as drawn:
+        assert drawn.size == (512, 512) and drawn.convert("L").getextrema()[0] < 100  # a dark line on white
+        assert drawn.getpixel((5, 500)) == (255, 255, 255)
+    assert errors == []
+    context.close()
