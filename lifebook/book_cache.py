@@ -48,8 +48,8 @@ def _patient_id_of(instance):
         return instance.patient_id
     if isinstance(instance, Memory):
         return instance.chapter.patient_id
-    if isinstance(instance, MemoryImage):
-        return instance.memory.chapter.patient_id
+    if isinstance(instance, MemoryImage):  # one query, not two (a worker stores several at once)
+        return Memory.objects.filter(pk=instance.memory_id).values_list("chapter__patient_id", flat=True).first()
     if isinstance(instance, ReferencePhoto):
         return instance.subject.patient_id
     return None
