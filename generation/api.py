@@ -13,11 +13,13 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from lifebook.api.base import Scoped, SubmitsJobs, require_edit
-from lifebook.api.serializers import ScopedRelations, media_url
+from lifebook.api.serializers import NoBody, ScopedRelations, StrictInput, UploadField, media_url
 from lifebook.models import MemoryImage
 
 from . import jobs
+from .calls import GENERATION_DEFAULTS
 from .models import GenerationJob, JobState, TrainingCheckpoint, TrainingJob
+from .planning import NEGATIVE_PROMPT
 
 WRITE_ERRORS = {400: OpenApiTypes.OBJECT, 403: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT}
 LIST_ERRORS = {400: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT}  # a bad filter value; a page past the end
@@ -45,7 +47,7 @@ JOB_FIELDS = ["id", "url", "state", "stage", "step", "total_steps", "progress_pe
               "attempts", "created_at", "started_at", "finished_at"]
 
 
-class TrainingJobSerializer(ScopedRelations, serializers.ModelSerializer):
+class TrainingJobSerializer(StrictInput, ScopedRelations, serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:training-job-detail")
     steps = serializers.IntegerField(write_only=True, required=False, min_value=1, max_value=100_000,
                                      help_text="Default: 240 per photo (2400 for 10).")
@@ -64,31 +66,72 @@ def limited(field, name, help_text):
     return field(write_only=True, required=False, min_value=low, max_value=high, help_text=help_text)
 
 
-class GenerationJobSerializer(ScopedRelations, serializers.ModelSerializer):
+def choice(name, help_text):
+    return serializers.ChoiceField(choices=jobs.GENERATION_CHOICES[name], write_only=True, required=False,
+                                   help_text=help_text)
+
+
+class OptionalFlag(serializers.BooleanField):
+    default_empty_html = serializers.empty  # left out of a form means "not given", not DRF's False
+
+
+def flag(help_text):
+    return OptionalFlag(write_only=True, required=False, help_text=help_text)
+
+
+INPAINT = GENERATION_DEFAULTS[GenerationJob.Kind.INPAINT]
+
+
+def refused(exc: jobs.JobRefused):
+    """A refusal of the job service as a 400 that names the field it is about."""
+    return exceptions.ValidationError({exc.field or "detail": [exc.message]})
+
+
+class GenerationJobSerializer(StrictInput, ScopedRelations, serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:generation-job-detail")
     kind = serializers.ChoiceField(choices=GenerationJob.Kind.choices, default=GenerationJob.Kind.TXT2IMG,
                                    help_text="txt2img becomes compose by itself when two trained people are in the memory.")
-    prompt = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=1000,
+    prompt = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=jobs.TEXT_LIMIT,
                                    help_text="Extra words for the picture; the memory's scene and subjects come first.")
-    source_upload = serializers.ImageField(write_only=True, required=False, help_text="A sketch to start from (img2img).")
-    mask_upload = serializers.ImageField(write_only=True, required=False,
-                                         help_text="For inpaint: white (or opaque strokes) = the part to repaint.")
-    steps = limited(serializers.IntegerField, "steps", "Denoising steps (Advanced).")
+    negative_prompt = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=jobs.TEXT_LIMIT,
+        help_text=f"What the picture should not show, instead of Lifebook's own: “{NEGATIVE_PROMPT}”.")
+    source_upload = UploadField(write_only=True, required=False,
+                                help_text="A sketch to start from (img2img): JPEG, PNG, WebP or HEIC.")
+    mask_upload = UploadField(write_only=True, required=False,
+                              help_text="For inpaint: white (or opaque strokes) = the part to repaint; the size of "
+                                        "source_image.")
+    steps = limited(serializers.IntegerField, "steps", "Denoising steps (Advanced). With strength, at least one "
+                                                       "step must run: steps × strength ≥ 1.")
     guidance = limited(serializers.FloatField, "guidance", "How closely to follow the words (Advanced).")
     width = limited(serializers.IntegerField, "width", "Pixels, a multiple of 8.")
     height = limited(serializers.IntegerField, "height", "Pixels, a multiple of 8.")
     seed = limited(serializers.IntegerField, "seed", "The same seed and words give the same picture.")
     num_images = limited(serializers.IntegerField, "num_images", "How many candidates.")
     strength = limited(serializers.FloatField, "strength", "How much to change (img2img and inpaint).")
+    mask_mode = choice("mask_mode", f"For inpaint: repaint what is painted (masked) or everything else "
+                                    f"(not_masked). Default: {INPAINT['mask_mode']}.")
+    masked_content = choice("masked_content", f"For inpaint: what the painted part starts from: the picture "
+                                              f"(original), its surroundings' colours (fill), noise (latent_noise) "
+                                              f"or nothing (latent_nothing). Default: {INPAINT['masked_content']}.")
+    mask_blur = limited(serializers.IntegerField, "mask_blur", f"For inpaint: how many pixels the mask's edge is "
+                                                               f"blurred over. Default: {INPAINT['mask_blur']}.")
+    only_masked = flag(f"For inpaint: repaint only the painted part (with padding around it), at the full size, "
+                       f"and paste it back; false repaints the whole picture. Default: "
+                       f"{str(INPAINT['only_masked']).lower()}.")
+    padding = limited(serializers.IntegerField, "padding", f"For inpaint with only_masked: pixels of the picture "
+                                                           f"around the painted part that are repainted with it. "
+                                                           f"Default: {INPAINT['padding']}.")
     preview_url = serializers.CharField(source="preview", read_only=True,
                                         help_text="The latest step preview, as a data: URL, while it runs.")
     results = serializers.SerializerMethodField()
 
     class Meta:
         model = GenerationJob
-        fields = JOB_FIELDS + ["memory", "kind", "prompt", "source_image", "source_upload", "mask_upload",
-                               "inpaint_subject", "steps", "guidance", "width", "height", "seed", "num_images",
-                               "strength", "parameters", "preview_url", "results"]
+        fields = JOB_FIELDS + ["memory", "kind", "prompt", "negative_prompt", "source_image", "source_upload",
+                               "mask_upload", "inpaint_subject", "steps", "guidance", "width", "height", "seed",
+                               "num_images", "strength", "mask_mode", "masked_content", "mask_blur", "only_masked",
+                               "padding", "parameters", "preview_url", "results"]
         read_only_fields = [f for f in JOB_FIELDS if f != "url"] + ["parameters"]
 
     def get_results(self, job) -> list[dict]:
@@ -113,6 +156,7 @@ class JobViewSet(SubmitsJobs, mixins.CreateModelMixin, mixins.ListModelMixin, mi
     def cancel(self, request, pk=None):
         job = self.get_object()
         self.check_edit(job)
+        NoBody(data=request.data).is_valid(raise_exception=True)
         return Response({"state": jobs.cancel(job)}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -144,7 +188,7 @@ class TrainingJobViewSet(JobViewSet):
         try:
             job = jobs.submit_training(subject, user=request.user, steps=serializer.validated_data.get("steps"))
         except jobs.JobRefused as exc:
-            raise exceptions.ValidationError({"detail": [exc.message]})
+            raise refused(exc)
         return accepted(serializer, job, request, "api:training-job-detail")
 
 
@@ -165,6 +209,7 @@ class GenerationJobViewSet(JobViewSet):
     queryset = GenerationJob.objects.all()
     serializer_class = GenerationJobSerializer
     patient_path = "memory__chapter__patient"
+    memory_path = "memory"  # a hidden memory's jobs (prompt, results) are hidden with it
     related = ("memory__chapter",)
     filters = JobViewSet.filters + (("memory", "memory_id"), ("patient", "memory__chapter__patient_id"))
     parser_classes = [MultiPartParser, FormParser, JSONParser]
@@ -184,7 +229,7 @@ class GenerationJobViewSet(JobViewSet):
         try:
             job = jobs.submit_generation(memory, user=request.user, **data)
         except jobs.JobRefused as exc:
-            raise exceptions.ValidationError({"detail": [exc.message]})
+            raise refused(exc)
         return accepted(serializer, job, request, "api:generation-job-detail")
 
     @staticmethod
@@ -211,6 +256,7 @@ class CheckpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Scoped
     def choose(self, request, pk=None):
         checkpoint = self.get_object()
         self.check_edit(checkpoint)
+        NoBody(data=request.data).is_valid(raise_exception=True)
         if checkpoint.job.state != JobState.SUCCEEDED:
             raise exceptions.ValidationError({"detail": ["Wait until the training is done to choose a checkpoint."]})
         jobs.choose_checkpoint(checkpoint)

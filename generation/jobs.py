@@ -18,149 +18,277 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from lifebook.models import Memory, MemoryImage, Subject, patient_file_path
 
+from . import calls
+from .calls import GENERATION_DEFAULTS  # noqa: F401  (the defaults are part of this module's API)
+from .engine.checks import MASK_MODES, MASKED_CONTENT
+from .engine.errors import EngineInputError
 from .models import FINISHED, GenerationJob, JobState, TrainingCheckpoint, TrainingJob
-from .planning import plan_for
+from .planning import NEGATIVE_PROMPT, plan_for
 
 log = logging.getLogger(__name__)
 
+Kind = GenerationJob.Kind
 TRAINING_OPTIONS = {"steps": (1, 100_000)}
-# What a caregiver or integrator may set for a picture, with the range each may take.
+# What a caregiver or integrator may set for a picture, with the range each may take (the API's schema
+# shows the same ranges). The engine's own checks then run on the whole request (generation.calls).
 GENERATION_LIMITS = {
     "steps": (1, 150), "guidance": (0.0, 30.0), "width": (64, 2048), "height": (64, 2048),
     "seed": (0, 2**32 - 1), "num_images": (1, 8), "strength": (0.01, 1.0),
+    "mask_blur": (0, 64), "padding": (0, 512),
 }
-# For inpaint: repaint what was painted, or everything but it (the engine's mask_mode).
-MASK_MODES = ("masked", "not_masked")
-GENERATION_DEFAULTS = {
-    GenerationJob.Kind.TXT2IMG: dict(steps=20, guidance=8.0, width=512, height=512, num_images=4),
-    GenerationJob.Kind.IMG2IMG: dict(steps=30, guidance=8.5, strength=0.75, num_images=4),
-    GenerationJob.Kind.INPAINT: dict(steps=30, guidance=7.5, strength=0.75, num_images=4),
-    GenerationJob.Kind.COMPOSE: dict(steps=40, guidance=14.5, width=512, height=512, num_images=1),
+WHOLE = {"steps", "width", "height", "seed", "num_images", "mask_blur", "padding"}
+GENERATION_CHOICES = {"mask_mode": MASK_MODES, "masked_content": MASKED_CONTENT}
+GENERATION_FLAGS = {"only_masked"}
+TEXT_LIMIT = 1000  # characters, for the extra words and the negative prompt
+INPAINT_ONLY = {"mask_mode", "masked_content", "mask_blur", "only_masked", "padding"}
+# Which settings each kind of picture uses; any other is refused, never silently dropped.
+KIND_SETTINGS = {
+    Kind.TXT2IMG: {"steps", "guidance", "width", "height", "seed", "num_images"},
+    Kind.COMPOSE: {"steps", "guidance", "width", "height", "seed", "num_images"},
+    Kind.IMG2IMG: {"steps", "guidance", "width", "height", "seed", "num_images", "strength"},
+    Kind.INPAINT: {"steps", "guidance", "width", "height", "seed", "num_images", "strength"} | INPAINT_ONLY,
 }
 
 
 class JobRefused(Exception):
-    """The request cannot become a job; `message` says why in plain words."""
+    """The request cannot become a job; `message` says why in plain words, and `field` names the setting
+    or upload it is about (None: the request as a whole)."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.message = message
+        self.field = field
 
 
 # --- submitting -----------------------------------------------------------------
 
 
 def submit_training(subject: Subject, *, user=None, steps: int | None = None) -> TrainingJob:
+    """Checks what the trainer would refuse (its options, the subject's token), so a caregiver hears
+    about it now, not after the job has waited for a worker."""
+    from .engine.checks import check_token
+    from .engine.options import TrainingOptions
+
     photo_count = subject.photos.count()
     if photo_count == 0:
-        raise JobRefused(f"Add photos of {subject.name} first: about 10 varied photos work best.")
+        raise JobRefused(_("Add photos of %(name)s first: about 10 varied photos work best.") % {"name": subject.name})
     parameters = {}
     if steps is not None:
         parameters["steps"] = _number("steps", steps, *TRAINING_OPTIONS["steps"], whole=True)
+    try:
+        TrainingOptions(**{**settings.LIFEBOOK_TRAINING_OPTIONS, **parameters}).check()
+        check_token(calls.tokenizer(), subject.token, subject.class_word)
+    except TypeError as exc:  # LIFEBOOK_TRAINING_OPTIONS names an option the trainer does not have
+        log.error("LIFEBOOK_TRAINING_OPTIONS is wrong: %s", exc)
+        raise JobRefused(_("Training is not set up correctly on this server (LIFEBOOK_TRAINING_OPTIONS: "
+                           "%(problem)s). An administrator needs to correct it.") % {"problem": exc})
+    except EngineInputError as exc:
+        raise JobRefused(str(exc))
     try:
         with transaction.atomic():
             job = TrainingJob.objects.create(subject=subject, created_by=user, parameters=parameters)
             transaction.on_commit(lambda: dispatch(job))
     except IntegrityError:
-        raise JobRefused(f"{subject.name} is already being trained; wait for it to finish or cancel it.")
+        raise JobRefused(_("%(name)s is already being trained; wait for it to finish or cancel it.")
+                         % {"name": subject.name})
     return job
 
 
-def submit_generation(memory: Memory, *, kind: str = GenerationJob.Kind.TXT2IMG, user=None, prompt: str = "",
-                      source_image: MemoryImage | None = None, source_upload=None, mask_upload=None,
-                      inpaint_subject: Subject | None = None, mask_mode: str | None = None,
-                      **numbers) -> GenerationJob:
-    """Checks everything a worker would refuse, so a caregiver hears about it now, not later."""
-    if kind not in GenerationJob.Kind.values:
-        raise JobRefused(f"Unknown kind of picture {kind!r}; choose one of {', '.join(GenerationJob.Kind.values)}.")
+def submit_generation(memory: Memory, *, kind: str = Kind.TXT2IMG, user=None, prompt: str = "",
+                      negative_prompt: str | None = None, source_image: MemoryImage | None = None,
+                      source_upload=None, mask_upload=None, inpaint_subject: Subject | None = None,
+                      **settings_given) -> GenerationJob:
+    """Checks everything a worker would refuse, with the engine's own checks on the very call the
+    worker will make, so a caregiver hears about it now, not later. A refused request stores nothing.
+
+    `settings_given`: the GENERATION_LIMITS numbers, mask_mode, masked_content and only_masked; None
+    means "not given"."""
+    if kind not in Kind.values:
+        raise JobRefused(_("Unknown kind of picture %(kind)r; choose one of %(kinds)s.")
+                         % {"kind": kind, "kinds": ", ".join(Kind.values)}, "kind")
     plan = plan_for(memory)
     if not plan.scene:
-        raise JobRefused("Describe the memory first: the picture is drawn from its description.")
-    if kind == GenerationJob.Kind.TXT2IMG and plan.uses_compose:
-        kind = GenerationJob.Kind.COMPOSE  # two trained people: painted one at a time, so they stay themselves
-    if kind == GenerationJob.Kind.COMPOSE and not plan.uses_compose:
-        raise JobRefused("Painting people one at a time needs two people whom Lifebook has learned; "
-                         "make the picture from the description instead.")
-    unknown = set(numbers) - set(GENERATION_LIMITS)
+        raise JobRefused(_("Describe the memory first: the picture is drawn from its description."))
+    if kind == Kind.TXT2IMG and plan.uses_compose:
+        kind = Kind.COMPOSE  # two trained people: painted one at a time, so they stay themselves
+    if kind == Kind.COMPOSE and not plan.uses_compose:
+        raise JobRefused(_("Painting people one at a time needs two people whom Lifebook has learned; "
+                           "make the picture from the description instead."), "kind")
+    given = {name: value for name, value in settings_given.items() if value is not None}
+    known = set(GENERATION_LIMITS) | set(GENERATION_CHOICES) | GENERATION_FLAGS
+    unknown = sorted(set(given) - known)
     if unknown:
-        raise JobRefused(f"Unknown setting(s): {', '.join(sorted(unknown))}.")
+        raise JobRefused(_("Unknown setting(s): %(names)s.") % {"names": ", ".join(unknown)}, unknown[0])
+    for name in sorted(given):
+        if name not in KIND_SETTINGS[kind]:
+            raise JobRefused(_not_for_kind(name, kind), name)
     parameters = dict(GENERATION_DEFAULTS[kind])
-    for name, value in numbers.items():
-        if value is not None:
-            low, high = GENERATION_LIMITS[name]
-            parameters[name] = _number(name, value, low, high, whole=name not in ("guidance", "strength"))
+    for name, value in given.items():
+        parameters[name] = _setting(name, value)
     for side in ("width", "height"):
-        if side in parameters and parameters[side] % 8:
-            raise JobRefused(f"The {side} must be a multiple of 8 pixels, not {parameters[side]}.")
-    if len(prompt) > 1000:
-        raise JobRefused("The extra description is too long: keep it under 1000 characters.")
-    parameters["prompt"] = prompt.strip()
-    if source_image is not None and source_image.memory_id != memory.pk:
-        raise JobRefused("That picture belongs to another memory.")
-    if kind == GenerationJob.Kind.IMG2IMG and not (source_image or source_upload):
-        raise JobRefused("Choose a picture or upload a sketch to start from.")
-    if kind == GenerationJob.Kind.INPAINT:
-        if source_image is None or mask_upload is None:
-            raise JobRefused("Choose the picture to repaint and paint over the part to change.")
-        if inpaint_subject is not None and inpaint_subject.patient_id != memory.chapter.patient_id:
-            raise JobRefused("That person or thing is not in this book.")
-        if mask_mode is not None:
-            if mask_mode not in MASK_MODES:
-                raise JobRefused("Choose whether to repaint what you painted or everything else.")
-            parameters["mask_mode"] = mask_mode  # the runner passes parameters on to the engine's inpaint
-    elif mask_mode is not None:
-        raise JobRefused("Only repainting a part of a picture uses a painted area.")
-    with transaction.atomic():
-        job = GenerationJob(memory=memory, kind=kind, created_by=user, parameters=parameters,
-                            source_image=source_image, inpaint_subject=inpaint_subject)
-        patient_id = memory.chapter.patient_id
-        saved = []
-        try:
+        if side in given and parameters[side] % 8:
+            raise JobRefused(_("The %(side)s must be a multiple of 8 pixels, not %(value)s.")
+                             % {"side": side, "value": parameters[side]}, side)
+    parameters["prompt"] = _text("prompt", prompt, _("The extra description"))
+    parameters["negative_prompt"] = (NEGATIVE_PROMPT if negative_prompt is None
+                                     else _text("negative_prompt", negative_prompt, _("The negative prompt")))
+    source, mask = _inputs(memory, kind, source_image, source_upload, mask_upload, inpaint_subject)
+
+    job = GenerationJob(memory=memory, kind=kind, created_by=user, parameters=parameters,
+                        source_image=source_image, inpaint_subject=inpaint_subject)
+    try:
+        calls.check(calls.call_for(job, plan=plan, source=source, mask=mask), calls.tokenizer())
+    except EngineInputError as exc:
+        raise JobRefused(str(exc))
+
+    patient_id = memory.chapter.patient_id
+    saved = []
+    try:  # the files only now, once nothing can refuse the job: a refusal leaves no file
+        with transaction.atomic():
             if source_upload is not None:
-                job.source_file.name = _store_png(source_upload, patient_id, memory.pk, "source", saved)
+                job.source_file.name = _store_png(source, patient_id, memory.pk, "source", saved)
             if mask_upload is not None:
-                job.mask_file.name = _store_png(mask_upload, patient_id, memory.pk, "mask", saved,
-                                                size=(source_image.width, source_image.height))
+                job.mask_file.name = _store_png(mask, patient_id, memory.pk, "mask", saved)
             job.save()
-        except Exception:
-            for name in saved:
-                default_storage.delete(name)
-            raise
-        transaction.on_commit(lambda: dispatch(job))
+            transaction.on_commit(lambda: dispatch(job))
+    except BaseException:
+        for name in saved:
+            default_storage.delete(name)
+        raise
     return job
 
 
-def _store_png(upload, patient_id, memory_id, what, saved, size=None) -> str:
-    """A sketch or mask from the browser, checked like every upload, kept as PNG under the patient."""
+def _not_for_kind(name, kind) -> str:
+    if name in INPAINT_ONLY:
+        return _("Only repainting a part of a picture (inpaint) uses %(name)s.") % {"name": name}
+    if name == "strength":
+        return _("Only a picture made from a sketch or another picture (img2img), or a repaint (inpaint), "
+                 "uses strength: a picture from the description starts from nothing.")
+    return _("%(name)s cannot be set for this kind of picture (%(kind)s).") % {"name": name, "kind": kind}
+
+
+def _setting(name, value):
+    if name in GENERATION_CHOICES:
+        if value not in GENERATION_CHOICES[name]:
+            if name == "mask_mode":
+                raise JobRefused(_("Choose whether to repaint what you painted or everything else."), name)
+            raise JobRefused(_("%(name)s must be one of %(choices)s, not %(value)r.")
+                             % {"name": name, "choices": ", ".join(GENERATION_CHOICES[name]), "value": value}, name)
+        return value
+    if name in GENERATION_FLAGS:
+        if not isinstance(value, bool):
+            raise JobRefused(_("%(name)s must be true or false, not %(value)r.") % {"name": name, "value": value}, name)
+        return value
+    low, high = GENERATION_LIMITS[name]
+    return _number(name, value, low, high, whole=name in WHOLE)
+
+
+def _text(name, value, what) -> str:
+    if not isinstance(value, str):
+        raise JobRefused(_("%(what)s must be words, not %(value)r.") % {"what": what, "value": value}, name)
+    if len(value) > TEXT_LIMIT:
+        raise JobRefused(_("%(what)s is too long: keep it under %(limit)s characters.")
+                         % {"what": what, "limit": TEXT_LIMIT}, name)
+    return value.strip()
+
+
+def _inputs(memory, kind, source_image, source_upload, mask_upload, inpaint_subject):
+    """The picture (or sketch) to start from and the painted mask, decoded and checked, in memory: the
+    engine's checks need them, and nothing is stored until the whole request passes."""
+    starts_from_picture = kind in (Kind.IMG2IMG, Kind.INPAINT)
+    for name, value in (("source_image", source_image), ("source_upload", source_upload),
+                        ("mask_upload", mask_upload), ("inpaint_subject", inpaint_subject)):
+        if value is None:
+            continue
+        if name == "source_upload" and kind != Kind.IMG2IMG:
+            raise JobRefused(_("Only a picture made from a sketch (img2img) starts from an uploaded drawing."), name)
+        if name in ("mask_upload", "inpaint_subject") and kind != Kind.INPAINT:
+            raise JobRefused(_("Only repainting a part of a picture (inpaint) uses %(name)s.") % {"name": name}, name)
+        if name == "source_image" and not starts_from_picture:
+            raise JobRefused(_("A picture made from the description starts from nothing: choose img2img or "
+                               "inpaint to start from a picture."), name)
+    if source_image is not None and source_image.memory_id != memory.pk:
+        raise JobRefused(_("That picture belongs to another memory."), "source_image")
+    if kind == Kind.IMG2IMG:
+        if source_image is None and source_upload is None:
+            raise JobRefused(_("Choose a picture or upload a sketch to start from."))
+        if source_image is not None and source_upload is not None:
+            raise JobRefused(_("Start from a picture or from an uploaded sketch, not both."), "source_upload")
+        if source_upload is not None:
+            return _read_sketch(source_upload), None
+        return _open_picture(source_image), None
+    if kind == Kind.INPAINT:
+        if source_image is None or mask_upload is None:
+            raise JobRefused(_("Choose the picture to repaint and paint over the part to change."))
+        if inpaint_subject is not None and inpaint_subject.patient_id != memory.chapter.patient_id:
+            raise JobRefused(_("That person or thing is not in this book."), "inpaint_subject")
+        picture = _open_picture(source_image)
+        return picture, _read_mask(mask_upload, picture.size)
+    return None, None
+
+
+def _open_picture(picture: MemoryImage):
     from PIL import Image
 
+    try:
+        with picture.image.open("rb") as handle, Image.open(handle) as image:
+            image.load()
+            return image.copy()
+    except (OSError, ValueError, SyntaxError):
+        log.exception("Memory picture %s could not be read", picture.pk)
+        raise JobRefused(_("That picture could not be read; choose another one."), "source_image")
+
+
+def _decode(upload, field):
     from lifebook.uploads import UploadRejected, decode_upload
 
     try:
-        image = decode_upload(upload)
-    except UploadRejected as exc:
-        raise JobRefused(exc.message)
-    if what == "mask":
-        # Strokes on a transparent canvas: the alpha is the mask; otherwise white means "repaint".
-        image = image.getchannel("A") if "A" in image.getbands() else image.convert("L")
-        if size and image.size != tuple(size):
-            raise JobRefused(f"The painted mask is {image.width}×{image.height} but the picture is "
-                             f"{size[0]}×{size[1]}; paint it on the picture itself.")
-        if image.point(lambda v: 255 if v >= 128 else 0).getbbox() is None:
-            raise JobRefused("The mask is empty: paint over the part of the picture to change.")
-    else:
-        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-            canvas = Image.new("RGB", image.size, "white")  # a sketch on a transparent canvas is on paper
-            canvas.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
-            image = canvas
-        image = image.convert("RGB")
-        if min(image.size) < 64:
-            raise JobRefused(f"The sketch is too small ({image.width}×{image.height}); draw it at least 64 pixels.")
+        return decode_upload(upload)
+    except UploadRejected as exc:  # the same words as every other upload, on the web and in the API
+        raise JobRefused(exc.message, field)
+
+
+def _read_sketch(upload):
+    """A sketch from the browser or a file, checked like every upload; a transparent canvas is paper."""
+    from PIL import Image
+
+    image = _decode(upload, "source_upload")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        canvas = Image.new("RGB", image.size, "white")
+        canvas.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
+        image = canvas
+    image = image.convert("RGB")
+    if min(image.size) < 64:
+        raise JobRefused(_("The sketch is too small (%(width)s×%(height)s); draw it at least 64 pixels.")
+                         % {"width": image.width, "height": image.height}, "source_upload")
+    return image
+
+
+def _read_mask(upload, size):
+    """A painted mask, checked like every upload: strokes on a transparent canvas (the alpha is the
+    mask), or white on black."""
+    image = _decode(upload, "mask_upload")
+    image = image.getchannel("A") if "A" in image.getbands() else image.convert("L")
+    if image.size != tuple(size):
+        raise JobRefused(_("The painted mask is %(width)s×%(height)s but the picture is %(picture_width)s×"
+                           "%(picture_height)s; paint it on the picture itself.")
+                         % {"width": image.width, "height": image.height, "picture_width": size[0],
+                            "picture_height": size[1]}, "mask_upload")
+    if image.point(lambda v: 255 if v >= 128 else 0).getbbox() is None:
+        raise JobRefused(_("The mask is empty: paint over the part of the picture to change."), "mask_upload")
+    return image
+
+
+def _store_png(image, patient_id, memory_id, what, saved) -> str:
+    """A checked sketch or mask, kept as PNG under the patient (lossless: the worker reads these pixels)."""
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     name = default_storage.save(patient_file_path(patient_id, f"memories/{memory_id}/{what}", "png"),
@@ -170,14 +298,19 @@ def _store_png(upload, patient_id, memory_id, what, saved, size=None) -> str:
 
 
 def _number(name, value, low, high, *, whole):
+    if isinstance(value, bool):  # True is 1 to Python, not to a caregiver
+        raise JobRefused(_("%(name)s must be a number, not %(value)r.") % {"name": name, "value": value}, name)
     try:
         number = int(value) if whole else float(value)
-    except (TypeError, ValueError):
-        raise JobRefused(f"{name} must be a {'whole ' if whole else ''}number, not {value!r}.")
+    except (TypeError, ValueError, OverflowError):
+        kind = _("a whole number") if whole else _("a number")
+        raise JobRefused(_("%(name)s must be %(kind)s, not %(value)r.") % {"name": name, "kind": kind, "value": value},
+                         name)
     if whole and isinstance(value, float) and not value.is_integer():
-        raise JobRefused(f"{name} must be a whole number, not {value!r}.")
+        raise JobRefused(_("%(name)s must be a whole number, not %(value)r.") % {"name": name, "value": value}, name)
     if not low <= number <= high:
-        raise JobRefused(f"{name} must be from {low} to {high}, not {value!r}.")
+        raise JobRefused(_("%(name)s must be from %(low)s to %(high)s, not %(value)r.")
+                         % {"name": name, "low": low, "high": high, "value": value}, name)
     return number
 
 
@@ -207,6 +340,7 @@ def cancel(job) -> str:
     now = timezone.now()
     if model.objects.filter(pk=job.pk, state=JobState.QUEUED).update(state=JobState.CANCELLED, finished_at=now,
                                                                        cancel_requested=True):
+        cleanup_cancelled(job)
         return JobState.CANCELLED
     if model.objects.filter(pk=job.pk, state=JobState.RUNNING).update(cancel_requested=True):
         return JobState.RUNNING
@@ -214,8 +348,13 @@ def cancel(job) -> str:
 
 
 def retry(job) -> bool:
-    """Run a failed or cancelled job again (a training resumes from its last checkpoint)."""
+    """Run a failed or cancelled job again (a training resumes from its last checkpoint). False when it
+    cannot run: not failed or cancelled, another training of the subject is active, or a picture job whose
+    uploaded sketch or painted mask was removed when it stopped (see remove_inputs): that one is made
+    again from the memory's page."""
     model = type(job)
+    if isinstance(job, GenerationJob) and not has_its_inputs(job):
+        return False
     try:
         with transaction.atomic():
             changed = model.objects.filter(pk=job.pk, state__in=[JobState.FAILED, JobState.CANCELLED]).update(
@@ -254,10 +393,14 @@ def sweep(*, stale_seconds: float | None = None, now=None) -> dict:
                     cleanup_cancelled(job)
                 continue
             if job.attempts >= settings.LIFEBOOK_JOB_MAX_ATTEMPTS:
-                counts["failed"] += model.objects.filter(pk=job.pk, state=JobState.RUNNING, run_token=job.run_token).update(
-                    state=JobState.FAILED, finished_at=now, run_token=None,
-                    error=f"The picture worker stopped {job.attempts} times while working on this. "
-                          "An administrator can look at the workers and retry it.")
+                with transaction.atomic():
+                    failed = model.objects.filter(pk=job.pk, state=JobState.RUNNING, run_token=job.run_token).update(
+                        state=JobState.FAILED, finished_at=now, run_token=None,
+                        error=f"The picture worker stopped {job.attempts} times while working on this. "
+                              "An administrator can look at the workers and retry it.")
+                    if failed:
+                        remove_inputs(job)
+                counts["failed"] += failed
                 continue
             counts["requeued"] += model.objects.filter(pk=job.pk, state=JobState.RUNNING, run_token=job.run_token).update(
                 state=JobState.QUEUED, run_token=None, worker="", dispatched_at=None)
@@ -283,11 +426,52 @@ def training_dir(job: TrainingJob) -> Path:
 
 
 def cleanup_cancelled(job) -> None:
-    """A cancelled job leaves nothing behind: no checkpoints, no working folder, no uploaded mask."""
+    """A cancelled job leaves nothing behind: no checkpoints, no working folder, no uploaded sketch or mask."""
     if isinstance(job, TrainingJob):
         for checkpoint in TrainingCheckpoint.objects.filter(job=job):
             delete_checkpoint(checkpoint)
         shutil.rmtree(training_dir(job), ignore_errors=True)
+    else:
+        remove_inputs(job)
+
+
+CANNOT_RETRY = gettext_noop(" Its uploaded drawing or painted area has been removed with it, so it cannot be "
+                            "retried: make it again from the memory's page.")
+
+
+def remove_inputs(job) -> int:
+    """A picture job that failed or was cancelled keeps no uploaded sketch or mask: they are only inputs,
+    and a caregiver's drawing must not outlive the job that needed it. The row forgets them first (so it
+    never names a missing file), then the files go once that is committed; a failed job's error says it
+    cannot be retried. Callers that set the final state do both in one transaction, so no reader sees a
+    failed job that still names its inputs.
+    Only for a job in a final state other than success. Returns how many files were removed."""
+    row = (GenerationJob.objects.filter(pk=job.pk, state__in=[JobState.FAILED, JobState.CANCELLED])
+           .values("source_file", "mask_file", "state").first())
+    if row is None:
+        return 0
+    names = [name for name in (row["source_file"], row["mask_file"]) if name]
+    if not names:
+        return 0
+    GenerationJob.objects.filter(pk=job.pk, state=row["state"]).update(source_file="", mask_file="")
+    if row["state"] == JobState.FAILED:
+        GenerationJob.objects.filter(pk=job.pk, state=JobState.FAILED).update(
+            error=Concat(F("error"), Value(_(CANNOT_RETRY))))
+    transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+    return len(names)
+
+
+def has_its_inputs(job: GenerationJob) -> bool:
+    """Whether the job still has what it starts from: a repaint needs its picture and mask, a picture
+    from a sketch its sketch or picture."""
+    row = GenerationJob.objects.filter(pk=job.pk).values("kind", "source_image", "source_file", "mask_file").first()
+    if row is None:
+        return False
+    if row["kind"] == Kind.INPAINT:
+        return bool(row["source_image"] and row["mask_file"])
+    if row["kind"] == Kind.IMG2IMG:
+        return bool(row["source_image"] or row["source_file"])
+    return True
 
 
 def delete_checkpoint(checkpoint: TrainingCheckpoint) -> None:

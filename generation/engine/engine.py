@@ -7,7 +7,6 @@ the exact parameters and seeds, so any picture can be made again.
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import time
@@ -20,67 +19,16 @@ import numpy as np
 import torch
 from PIL import Image
 
+from . import checks
 from . import images as im
+from .checks import MASK_MODES, MASKED_CONTENT  # noqa: F401  (part of this module's API)
 from .errors import Cancelled, EngineError, EngineInputError
 from .models import load_pipeline, resolve_source
+from .options import Adapter, EngineOptions, PersonRegion  # noqa: F401  (part of this module's API)
 from .prompts import encode_prompts
 
 ENGINE_VERSION = 1
-MASK_MODES = ("masked", "not_masked")
-MASKED_CONTENT = ("original", "fill", "latent_noise", "latent_nothing")
 ADAPTER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    base_model: str = "tiny"
-    models_dir: Path = Path("var/models")
-    base_model_config: str | None = None  # configs for a single-file checkpoint, offline
-    device: str | None = None  # cuda / mps / cpu; automatic when None
-    precision: str | None = None  # fp16 / bf16 / fp32; automatic when None (fp16 on CUDA, fp32 on CPU)
-    attention_slicing: bool = False
-    vae_tiling: bool = False
-    cpu_offload: bool = False
-    max_resident_adapters: int = 8
-
-    @classmethod
-    def from_env(cls, **overrides) -> "EngineOptions":
-        def flag(name):
-            return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
-
-        values = dict(
-            base_model=os.environ.get("LIFEBOOK_BASE_MODEL", "tiny"),
-            models_dir=Path(os.environ.get("LIFEBOOK_MODELS_DIR", "var/models")),
-            base_model_config=os.environ.get("LIFEBOOK_BASE_MODEL_CONFIG") or None,
-            device=os.environ.get("LIFEBOOK_DEVICE") or None,
-            precision=os.environ.get("LIFEBOOK_PRECISION") or None,
-            attention_slicing=flag("LIFEBOOK_ATTENTION_SLICING"),
-            vae_tiling=flag("LIFEBOOK_VAE_TILING"),
-            cpu_offload=flag("LIFEBOOK_CPU_OFFLOAD"),
-            max_resident_adapters=int(os.environ.get("LIFEBOOK_MAX_RESIDENT_ADAPTERS", "8")),
-        )
-        values.update(overrides)
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class Adapter:
-    """A trained subject adapter for one call: its id, how strongly to apply it, and its file
-    (needed the first time; afterwards the engine keeps it resident)."""
-
-    id: str
-    weight: float = 1.0
-    path: str | Path | None = None
-
-
-@dataclass(frozen=True)
-class PersonRegion:
-    """For compose: where one person goes, drawn with only their adapter active."""
-
-    adapter: Adapter
-    prompt: str
-    mask: Image.Image | None = None
-    box: tuple[int, int, int, int] | None = None  # left, top, right, bottom in pixels
 
 
 @dataclass(frozen=True)
@@ -250,8 +198,8 @@ class Engine:
                 num_images: int = 1, progress: ProgressCallback | None = None,
                 cancel: CancelCheck | None = None) -> Result:
         """Text to picture. Defaults are the thesis's: 20 steps at CFG 8."""
-        _check_common(prompt, steps, guidance, num_images, seed)
-        _check_size(width, height)
+        checks.txt2img(prompt, negative_prompt=negative_prompt, steps=steps, guidance=guidance, width=width,
+                       height=height, seed=seed, num_images=num_images, tokenizer=self.text_pipe.tokenizer)
         seeds = _seeds(seed, num_images)
         active = self.activate_adapters(adapters)
         call = dict(num_inference_steps=steps, guidance_scale=guidance, width=width, height=height)
@@ -267,15 +215,15 @@ class Engine:
                 seed: int | None = None, adapters=(), num_images: int = 1,
                 progress: ProgressCallback | None = None, cancel: CancelCheck | None = None) -> Result:
         """A sketch or any picture to a picture. Defaults are seed 000's: strength 0.75, 30 steps, CFG 8.5."""
-        _check_common(prompt, steps, guidance, num_images, seed)
-        _check_strength(strength, steps)
-        width, height = _size_for(image, width, height, "picture")
+        width, height = checks.img2img(image.size, prompt, strength=strength, negative_prompt=negative_prompt,
+                                       steps=steps, guidance=guidance, width=width, height=height, seed=seed,
+                                       num_images=num_images, tokenizer=self.text_pipe.tokenizer)
         seeds = _seeds(seed, num_images)
         active = self.activate_adapters(adapters)
         source = image.convert("RGB").resize((width, height), Image.LANCZOS)
         call = dict(image=source, strength=strength, num_inference_steps=steps, guidance_scale=guidance)
         images, tokens, notes = self._run(self.image_pipe, "picture", prompt, negative_prompt, seeds, call,
-                                          total=_denoise_steps(steps, strength), progress=progress, cancel=cancel)
+                                          total=checks.denoise_steps(steps, strength), progress=progress, cancel=cancel)
         parameters = self._record("img2img", prompt, negative_prompt, seeds, active, tokens, steps=steps,
                                   guidance=guidance, width=width, height=height, strength=strength)
         return Result(images, seeds, parameters, self.is_demo_model, notes,
@@ -289,32 +237,12 @@ class Engine:
                 progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
                 _stage: str = "repaint", _offset: int = 0, _total: int | None = None) -> Result:
         """Repaint the masked part (or everything but it), A1111-style; see docs/ARCHITECTURE.md."""
-        _check_common(prompt, steps, guidance, num_images, seed)
-        _check_strength(strength, steps)
-        if mask_mode not in MASK_MODES:
-            raise EngineInputError(f"mask_mode must be one of {MASK_MODES}, not {mask_mode!r}.")
-        if masked_content not in MASKED_CONTENT:
-            raise EngineInputError(f"masked_content must be one of {MASKED_CONTENT}, not {masked_content!r}.")
-        if mask.size != image.size:
-            raise EngineInputError(
-                f"The mask is {mask.size[0]}×{mask.size[1]} but the picture is {image.size[0]}×{image.size[1]}; "
-                "they must be the same size."
-            )
-        if not isinstance(mask_blur, int) or not 0 <= mask_blur <= 64:
-            raise EngineInputError(f"mask_blur must be a whole number of pixels from 0 to 64, not {mask_blur!r}.")
-        if not isinstance(padding, int) or not 0 <= padding <= 512:
-            raise EngineInputError(f"padding must be a whole number of pixels from 0 to 512, not {padding!r}.")
+        plan = checks.inpaint(image.size, mask, prompt, mask_mode=mask_mode, masked_content=masked_content,
+                              strength=strength, mask_blur=mask_blur, only_masked=only_masked, padding=padding,
+                              negative_prompt=negative_prompt, steps=steps, guidance=guidance, width=width,
+                              height=height, seed=seed, num_images=num_images, tokenizer=self.text_pipe.tokenizer)
         original = image.convert("RGB")
-        hard_mask = im.prepare_mask(mask, invert=mask_mode == "not_masked", blur=0)
-        if hard_mask.getbbox() is None:
-            raise EngineInputError("The mask is empty: paint the part to repaint.")
-        soft_mask = im.prepare_mask(mask, invert=mask_mode == "not_masked", blur=mask_blur)
-        if only_masked:
-            width, height = _size_for(original, width, height, "picture")
-            box = im.mask_box(soft_mask, padding, original.size, (width, height))
-        else:
-            width, height = _size_for(original, width, height, "picture")
-            box = (0, 0, original.width, original.height)
+        hard_mask, soft_mask, width, height, box = plan.hard_mask, plan.soft_mask, plan.width, plan.height, plan.box
         work_image = original.crop(box).resize((width, height), Image.LANCZOS)
         work_hard = hard_mask.crop(box).resize((width, height), Image.NEAREST)
         work_soft = soft_mask.crop(box).resize((width, height), Image.LANCZOS)
@@ -327,7 +255,7 @@ class Engine:
         call = dict(image=image_latents, mask_image=work_soft, masked_image_latents=masked_latents,
                     strength=strength, num_inference_steps=steps, guidance_scale=guidance,
                     width=width, height=height)
-        total = _total if _total is not None else _denoise_steps(steps, strength)
+        total = _total if _total is not None else checks.denoise_steps(steps, strength)
         generated, tokens, notes = self._run(self.inpaint_pipe, _stage, prompt, negative_prompt, seeds, call,
                                              total=total, progress=progress, cancel=cancel, offset=_offset)
         results = []
@@ -357,29 +285,14 @@ class Engine:
            them. Two person adapters are never active together.
         Defaults are the thesis's for two subjects: 40 steps at CFG 14.5.
         """
-        _check_common(scene_prompt, steps, guidance, 1, seed)
-        _check_size(width, height)
         people = list(people)
-        if not people:
-            raise EngineInputError("compose needs at least one person; use txt2img for a scene alone.")
-        scene_ids = {a.id for a in scene_adapters}
-        person_ids = [p.adapter.id for p in people]
-        if len(set(person_ids)) != len(person_ids):
-            raise EngineInputError(f"A person is listed twice: {person_ids}.")
-        if scene_ids & set(person_ids):
-            raise EngineInputError(
-                f"Adapters {sorted(scene_ids & set(person_ids))} are both in the scene and a person: "
-                "a person's adapter is only active in their own region."
-            )
-        person_steps = person_steps or steps
-        _check_strength(person_strength, person_steps)
-        masks = []
-        for person in people:
-            _check_common(person.prompt, person_steps, guidance, 1, None)
-            masks.append(_region_mask(person, (width, height)))
+        person_steps, masks = checks.compose(
+            scene_prompt, people, scene_adapter_ids=[a.id for a in scene_adapters], negative_prompt=negative_prompt,
+            steps=steps, guidance=guidance, width=width, height=height, seed=seed, person_strength=person_strength,
+            person_steps=person_steps, mask_blur=mask_blur, padding=padding, tokenizer=self.text_pipe.tokenizer)
 
         base_seed = _seeds(seed, 1)[0]
-        per_person = _denoise_steps(person_steps, person_strength)
+        per_person = checks.denoise_steps(person_steps, person_strength)
         total = steps + per_person * len(people)
         scene = self.txt2img(scene_prompt, negative_prompt=negative_prompt, steps=steps, guidance=guidance,
                              width=width, height=height, seed=base_seed, adapters=scene_adapters,
@@ -391,17 +304,18 @@ class Engine:
         person_records = []
         for index, (person, mask) in enumerate(zip(people, masks)):
             stage = f"person {index + 1}: {person.adapter.id}"
+            person_seed = (base_seed + 1 + index) % 2**32  # as _seeds wraps: a seed near the top stays valid
             step = self.inpaint(
                 current, mask, person.prompt, negative_prompt=negative_prompt, strength=person_strength,
                 mask_blur=mask_blur, only_masked=True, padding=padding, steps=person_steps, guidance=guidance,
-                width=width, height=height, seed=base_seed + 1 + index, adapters=[person.adapter],
+                width=width, height=height, seed=person_seed, adapters=[person.adapter],
                 progress=progress, cancel=cancel, _stage=stage, _offset=steps + index * per_person, _total=total,
             )
             current = step.image
             notes += step.notes
             intermediates.append((stage, current))
             stages.append({"stage": stage, "active_adapters": step.stages[0]["active_adapters"],
-                           "prompt": person.prompt, "seed": base_seed + 1 + index})
+                           "prompt": person.prompt, "seed": person_seed})
             person_records.append({"adapter": person.adapter.id, "weight": person.adapter.weight,
                                    "prompt": person.prompt, "box": list(mask.getbbox() or ())})
         parameters = dict(scene.parameters, operation="compose", people=person_records,
@@ -486,78 +400,12 @@ class Engine:
         )
 
 
-# --- validation -----------------------------------------------------------------
-
-
-def _check_common(prompt, steps, guidance, num_images, seed):
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise EngineInputError("The description is empty: say what the picture should show.")
-    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= 150:
-        raise EngineInputError(f"steps must be a whole number from 1 to 150, not {steps!r}.")
-    if not isinstance(guidance, (int, float)) or not 0 <= guidance <= 30:
-        raise EngineInputError(f"guidance must be between 0 and 30, not {guidance!r}.")
-    if not isinstance(num_images, int) or not 1 <= num_images <= 8:
-        raise EngineInputError(f"num_images must be from 1 to 8, not {num_images!r}.")
-    if seed is not None and (not isinstance(seed, int) or not 0 <= seed < 2**32):
-        raise EngineInputError(f"seed must be a whole number from 0 to {2**32 - 1}, not {seed!r}.")
-
-
-def _check_size(width, height):
-    for name, value in (("width", width), ("height", height)):
-        if not isinstance(value, int) or not 64 <= value <= 2048:
-            raise EngineInputError(f"{name} must be from 64 to 2048 pixels, not {value!r}.")
-        if value % 8:
-            raise EngineInputError(f"{name} must be a multiple of 8 (the model works in 8-pixel blocks), not {value}.")
-
-
-def _size_for(image, width, height, what):
-    if (width is None) != (height is None):
-        raise EngineInputError("Give both width and height, or neither.")
-    if width is None:
-        width, height = image.size
-        if width % 8 or height % 8:
-            raise EngineInputError(
-                f"The {what} is {width}×{height}; its sides must be multiples of 8. "
-                "Pass width and height to resize it."
-            )
-    _check_size(width, height)
-    return width, height
-
-
-def _check_strength(strength, steps):
-    if not isinstance(strength, (int, float)) or not 0 < strength <= 1:
-        raise EngineInputError(f"strength must be more than 0 and at most 1, not {strength!r}.")
-    if _denoise_steps(steps, strength) < 1:
-        raise EngineInputError(f"strength {strength} with {steps} steps leaves no step to run; raise either.")
-
-
-def _denoise_steps(steps, strength):
-    return min(int(steps * strength), steps)
+# --- helpers --------------------------------------------------------------------
 
 
 def _seeds(seed, count):
     first = random.randrange(2**32 - count) if seed is None else seed
     return [(first + i) % 2**32 for i in range(count)]
-
-
-def _region_mask(person: PersonRegion, size):
-    if (person.mask is None) == (person.box is None):
-        raise EngineInputError(f"Person {person.adapter.id!r}: give either a mask or a box, not both or neither.")
-    if person.mask is not None:
-        if person.mask.size != size:
-            raise EngineInputError(
-                f"Person {person.adapter.id!r}: the mask is {person.mask.size[0]}×{person.mask.size[1]} "
-                f"but the picture is {size[0]}×{size[1]}."
-            )
-        mask = person.mask.convert("L")
-    else:
-        left, top, right, bottom = person.box
-        if not (0 <= left < right <= size[0] and 0 <= top < bottom <= size[1]):
-            raise EngineInputError(f"Person {person.adapter.id!r}: the box {person.box} is not inside the {size[0]}×{size[1]} picture.")
-        mask = im.box_mask(size, person.box)
-    if mask.getbbox() is None:
-        raise EngineInputError(f"Person {person.adapter.id!r}: the mask is empty.")
-    return mask
 
 
 def _relabel(progress, stage, offset, total):

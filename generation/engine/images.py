@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 from PIL import Image, ImageFilter
 
 # Stable Diffusion 1.x latents -> RGB, a linear fit (as A1111 and ComfyUI use for live previews):
-# a preview costs one small matrix product instead of a VAE decode.
-SD15_LATENT_RGB = torch.tensor([
+# a preview costs one small matrix product instead of a VAE decode. A plain list, so the mask helpers
+# here stay usable without torch (generation.engine.checks).
+SD15_LATENT_RGB = [
     [0.3512, 0.2297, 0.3227],
     [0.3250, 0.4974, 0.2350],
     [-0.2829, 0.1762, 0.2721],
     [-0.2120, -0.2616, -0.7177],
-])
+]
 
 
-def latents_to_preview(latents: torch.Tensor) -> Image.Image:
+def latents_to_preview(latents) -> Image.Image:
     """The first image of a latent batch as a small RGB picture (1/8 of the output size)."""
-    rgb = latents[0].detach().float().cpu().permute(1, 2, 0) @ SD15_LATENT_RGB
+    import torch
+
+    rgb = latents[0].detach().float().cpu().permute(1, 2, 0) @ torch.tensor(SD15_LATENT_RGB)
     rgb = ((rgb + 1.0) / 2.0).clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
     return Image.fromarray(rgb, mode="RGB")
 

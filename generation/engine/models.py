@@ -17,8 +17,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import torch
-
 from .errors import EngineConfigError
 
 BUILT_IN = ("tiny", "sd15-random")
@@ -80,6 +78,7 @@ def build_tiny_tokenizer():
 
 
 def _tiny_components(tokenizer):
+    import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
@@ -116,6 +115,7 @@ SD15_UNET_CONFIG = dict(  # Stable Diffusion 1.5's UNet
 
 
 def _sd15_components(tokenizer):
+    import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
@@ -177,7 +177,7 @@ def resolve_source(base_model: str, models_dir: Path) -> tuple[Path, bool]:
     return path, bool(marker and marker.exists())
 
 
-def load_pipeline(path: Path, dtype: torch.dtype, config_dir: str | None = None):
+def load_pipeline(path: Path, dtype: "torch.dtype", config_dir: str | None = None):
     """Load a StableDiffusionPipeline from a diffusers folder or a single checkpoint file."""
     from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
 
@@ -202,6 +202,27 @@ def load_pipeline(path: Path, dtype: torch.dtype, config_dir: str | None = None)
         raise EngineConfigError(f"{path}: a base model is a diffusers folder or a .safetensors/.ckpt file.")
     pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config, **SCHEDULER_CONFIG)
     return pipe
+
+
+def load_tokenizer(base_model: str, models_dir: Path, config_dir: str | None = None):
+    """The tokenizer the engine will use for `base_model`, read without loading (or building) the model,
+    so prompts can be measured before a job is queued. None when it is not on this machine (a web server
+    without the model): the worker's own check still runs then."""
+    from transformers import CLIPTokenizer
+
+    if base_model in BUILT_IN:
+        folder = Path(models_dir) / base_model / "tokenizer"
+        if not folder.is_dir():
+            return build_tiny_tokenizer()  # what both built-in models are built with
+    else:
+        path = Path(base_model).expanduser()
+        folder = path / "tokenizer" if path.is_dir() else (Path(config_dir) / "tokenizer" if config_dir else None)
+        if folder is None or not folder.is_dir():
+            return None
+    try:
+        return CLIPTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except Exception:  # unreadable here; the worker loads the model and will say what is wrong
+        return None
 
 
 def model_identity(path: Path) -> str:

@@ -10,15 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import EngineInputError
-
-MAX_CHUNKS = 4  # 300 tokens: far more than a caption needs; beyond it, say so
-
-
-def _chunks(tokenizer, text: str) -> list[list[int]]:
-    ids = tokenizer(text, add_special_tokens=False, truncation=False, verbose=False).input_ids
-    size = tokenizer.model_max_length - 2
-    return [ids[i:i + size] for i in range(0, len(ids), size)] or [[]]
+from .checks import MAX_CHUNKS, check_prompt_length  # noqa: F401  (MAX_CHUNKS is part of this module's API)
 
 
 def _encode(tokenizer, text_encoder, chunks, device) -> torch.Tensor:
@@ -34,14 +26,8 @@ def _encode(tokenizer, text_encoder, chunks, device) -> torch.Tensor:
 
 def encode_prompts(tokenizer, text_encoder, prompt: str, negative_prompt: str, device):
     """(prompt_embeds, negative_prompt_embeds), both (1, 77 * chunks, dim), and the token count."""
-    positive, negative = _chunks(tokenizer, prompt), _chunks(tokenizer, negative_prompt)
+    positive, negative = check_prompt_length(tokenizer, prompt, negative_prompt)  # refuses > 300 tokens
     count = max(len(positive), len(negative))
-    if count > MAX_CHUNKS:
-        tokens = sum(len(c) for c in positive)
-        raise EngineInputError(
-            f"The description is too long ({tokens} tokens); keep it under {MAX_CHUNKS * 75} tokens "
-            "(a few sentences)."
-        )
     positive += [[]] * (count - len(positive))
     negative += [[]] * (count - len(negative))
     dtype = text_encoder.dtype

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -38,10 +37,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .engine import EngineOptions, pick_device
+from .engine import pick_device
+from .checks import check_token  # noqa: F401  (part of this module's API)
 from .errors import Cancelled, EngineInputError
 from .lora_formats import read_metadata, save_diffusers_lora, save_kohya_lora
 from .models import load_pipeline, model_identity, resolve_source
+from .options import EngineOptions, TrainingOptions  # noqa: F401  (TrainingOptions is part of this module's API)
 from .photos import PreparedSet, prepare_photos
 
 TRAINER_VERSION = 1
@@ -58,57 +59,6 @@ VALIDATION_PROMPTS = (
     "a watercolour painting of {subject}",
 )
 SAMPLE_SEEDS = (11, 22, 33, 44)
-TOKEN_PATTERN = re.compile(r"^[a-z][a-z0-9]{2,15}$")
-
-
-@dataclass(frozen=True)
-class TrainingOptions:
-    steps: int | None = None  # None: STEPS_PER_PHOTO per usable photo, within MIN_STEPS..MAX_STEPS
-    resolution: int = 512
-    rank: int = 16
-    alpha: float = 32.0
-    learning_rate: float = 1e-4  # constant schedule
-    batch_size: int = 1
-    checkpoint_every: int = 400
-    keep_states: int = 2  # training states (optimizer, RNG) kept; every checkpoint keeps weights and samples
-    seed: int = 0
-    gradient_checkpointing: bool = False
-    use_8bit_adam: bool | None = None  # None: when bitsandbytes and CUDA are both there
-    snr_gamma: float | None = None  # Min-SNR weighting (5.0 is the paper's value); None: plain MSE
-    train_text_encoder: bool = False
-    text_encoder_learning_rate: float = 5e-5
-    prior_preservation: bool = False
-    class_images: int = 100
-    prior_loss_weight: float = 1.0
-    sample_steps: int = 20
-    sample_guidance: float = 8.0
-    export_kohya: bool = False
-    cache: bool = True  # cache VAE latents and text embeddings; off only to measure what caching saves
-
-    def check(self) -> None:
-        def whole(name, low, high=None):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low or (high and value > high):
-                limit = f"from {low} to {high}" if high else f"{low} or more"
-                raise EngineInputError(f"{name} must be a whole number {limit}, not {value!r}.")
-
-        if self.steps is not None:
-            whole("steps", 1, 100_000)
-        whole("resolution", 64, 1024)
-        if self.resolution % 8:
-            raise EngineInputError(f"resolution must be a multiple of 8, not {self.resolution}.")
-        whole("rank", 1, 256)
-        whole("batch_size", 1, 64)
-        whole("checkpoint_every", 1)
-        whole("keep_states", 1)
-        whole("class_images", 1, 10_000)
-        whole("sample_steps", 1, 150)
-        for name in ("alpha", "learning_rate", "text_encoder_learning_rate", "prior_loss_weight"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value > 0:
-                raise EngineInputError(f"{name} must be a number above 0, not {value!r}.")
-        if self.snr_gamma is not None and not (isinstance(self.snr_gamma, (int, float)) and self.snr_gamma > 0):
-            raise EngineInputError(f"snr_gamma must be above 0 (5.0 is usual) or None, not {self.snr_gamma!r}.")
 
 
 @dataclass
@@ -157,25 +107,6 @@ CancelCheck = Callable[[], bool]
 
 def default_steps(photo_count: int) -> int:
     return min(max(STEPS_PER_PHOTO * photo_count, MIN_STEPS), MAX_STEPS)
-
-
-def check_token(tokenizer, token: str, class_word: str) -> None:
-    """A subject token must be a made-up word: a word the text encoder already knows carries its
-    meaning into the adapter and washes the likeness out (the thesis used `sqgkhoju`)."""
-    if not isinstance(token, str) or not TOKEN_PATTERN.match(token):
-        raise EngineInputError(
-            f"The token {token!r} must be one made-up word of 3-16 lowercase letters or digits, such as 'sqgkhoju'."
-        )
-    if not isinstance(class_word, str) or not class_word.strip():
-        raise EngineInputError("The class word is empty: say what the subject is (man, woman, dog, church...).")
-    if token == class_word.strip().lower():
-        raise EngineInputError(f"The token {token!r} is the class word; use a made-up word such as 'sqgkhoju'.")
-    pieces = tokenizer.tokenize(token)
-    if len(pieces) == 1 and pieces[0].endswith("</w>"):
-        raise EngineInputError(
-            f"The token {token!r} is a word the model already knows, so it would mix that meaning into the "
-            "subject. Use a made-up word such as 'sqgkhoju'."
-        )
 
 
 class Trainer:
