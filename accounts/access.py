@@ -5,8 +5,9 @@ A user sees a patient when they are on its care team; staff see everything
 so that another family cannot even learn that a patient exists.
 """
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from .models import CareTeamMember
 
@@ -25,6 +26,18 @@ def patients_for(user, *, edit=False):
     return Patient.objects.filter(pk__in=memberships.values("patient_id"))
 
 
+def patients_managed_by(user):
+    """The patients whose care team this user decides about: owners' (and, for staff, all)."""
+    from lifebook.models import Patient
+
+    if not user.is_authenticated or not user.is_active:
+        return Patient.objects.none()
+    if user.is_staff:
+        return Patient.objects.all()
+    owned = CareTeamMember.objects.filter(user=user, role=CareTeamMember.Role.OWNER)
+    return Patient.objects.filter(pk__in=owned.values("patient_id"))
+
+
 def get_patient_for(user, pk, *, edit=False):
     """The patient `pk` if this user may see it (or edit it), else Http404."""
     from lifebook.models import Patient
@@ -33,6 +46,29 @@ def get_patient_for(user, pk, *, edit=False):
         return patients_for(user, edit=edit).get(pk=pk)
     except (ValueError, TypeError, Patient.DoesNotExist):
         raise Http404("No such patient.")
+
+
+def get_owned_patient_for(user, pk):
+    """The patient `pk` if this user is one of its owners (or staff): its care team, its audit trail and erasing
+    it are theirs. Http404 for everyone else, the rest of its care team included."""
+    patient = get_patient_for(user, pk)
+    if not can_manage_team(user, patient):
+        raise Http404("Only the book's owners may do this.")
+    return patient
+
+
+def memories_for(user):
+    """The memories this user may see: those of their patients, except hidden ones where they may only view.
+
+    Hiding keeps distressing material for the people who edit the book (owners, caregivers, staff); a therapist
+    never meets it. The API's querysets and id fields and the media view's check all use this one rule.
+    """
+    from django.db.models import Q
+
+    from lifebook.models import Memory
+
+    return Memory.objects.filter(chapter__patient__in=patients_for(user)).filter(
+        Q(hidden=False) | Q(chapter__patient__in=patients_for(user, edit=True)))
 
 
 def role_for(user, patient):
@@ -59,44 +95,33 @@ class TeamChangeRefused(Exception):
         self.message = message
 
 
-def add_to_team(patient, identifier: str, role: str) -> CareTeamMember:
-    """Add an existing account, named by username or email, to the care team."""
-    from django.contrib.auth import get_user_model
-
-    identifier = (identifier or "").strip()
-    users = get_user_model().objects.filter(is_active=True)
-    user = users.filter(username__iexact=identifier).first() or (
-        users.filter(email__iexact=identifier).first() if "@" in identifier else None)
-    if user is None:
-        raise TeamChangeRefused(f"No one with the username or email “{identifier}” has a Lifebook account yet. "
-                                "Ask them to sign up first.")
-    if role not in CareTeamMember.Role.values:
-        raise TeamChangeRefused(f"Choose a role: {', '.join(CareTeamMember.Role.values)}.")
-    if CareTeamMember.objects.filter(patient=patient, user=user).exists():
-        raise TeamChangeRefused(f"{user.username} is already on this care team.")
-    try:
-        with transaction.atomic():
-            return CareTeamMember.objects.create(patient=patient, user=user, role=role)
-    except IntegrityError:  # the same request twice at the same moment: the other one added them
-        raise TeamChangeRefused(f"{user.username} is already on this care team.")
-
-
 def change_role(member: CareTeamMember, role: str) -> None:
     if role not in CareTeamMember.Role.values:
-        raise TeamChangeRefused(f"Choose a role: {', '.join(CareTeamMember.Role.values)}.")
-    if member.role == CareTeamMember.Role.OWNER and role != member.role:
-        _keep_an_owner(member)
-    member.role = role
-    member.save(update_fields=["role"])
+        raise TeamChangeRefused(_("Choose a role: %(roles)s.") % {"roles": ", ".join(CareTeamMember.Role.values)})
+    with transaction.atomic():
+        if member.role == CareTeamMember.Role.OWNER and role != member.role:
+            _keep_an_owner(member)
+        member.role = role
+        member.save(update_fields=["role"])
 
 
 def remove_from_team(member: CareTeamMember) -> None:
-    if member.role == CareTeamMember.Role.OWNER:
-        _keep_an_owner(member)
-    member.delete()
+    with transaction.atomic():
+        if member.role == CareTeamMember.Role.OWNER:
+            _keep_an_owner(member)
+        member.delete()
+
+
+def lock_books(patient_ids):
+    """Lock these patients' rows until the transaction ends, so that two owners stepping down (or deleting their
+    accounts) at the same moment cannot both count on the other and leave a book with no owner."""
+    from lifebook.models import Patient
+
+    list(Patient.objects.select_for_update().filter(pk__in=list(patient_ids)).order_by("pk").values_list("pk"))
 
 
 def _keep_an_owner(member):
+    lock_books([member.patient_id])
     if not CareTeamMember.objects.filter(patient=member.patient_id, role=CareTeamMember.Role.OWNER).exclude(
             pk=member.pk).exists():
-        raise TeamChangeRefused("A book needs at least one owner: make someone else owner first.")
+        raise TeamChangeRefused(_("A book needs at least one owner: make someone else owner first."))

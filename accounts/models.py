@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class User(AbstractUser):
@@ -30,9 +31,9 @@ class CareTeamMember(models.Model):
     """A user's place on one patient's care team, with what they may do."""
 
     class Role(models.TextChoices):
-        OWNER = "owner", "Owner caregiver"
-        CAREGIVER = "caregiver", "Caregiver"
-        THERAPIST = "therapist", "Therapist"
+        OWNER = "owner", _("Owner caregiver")
+        CAREGIVER = "caregiver", _("Caregiver")
+        THERAPIST = "therapist", _("Therapist")
 
     # Roles that may change the book; therapists only look at it.
     EDIT_ROLES = (Role.OWNER, Role.CAREGIVER)
@@ -65,8 +66,9 @@ def new_invitation_token() -> str:
 class Invitation(models.Model):
     """An emailed link that puts someone on a care team once they say yes (signing up or logging in first).
 
-    Everyone is invited this way, with or without an account: nobody joins a team without agreeing, and the
-    inviter never learns another account's name or address (`shown_as` is what the inviter typed)."""
+    Everyone is invited this way, by email address, with or without an account: nobody joins a team without
+    agreeing, only the account with this address may accept (accounts.invitations), and the inviter never learns
+    another account's name or address (`shown_as` is what the inviter typed: the address)."""
 
     patient = models.ForeignKey("lifebook.Patient", on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField()
