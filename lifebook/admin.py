@@ -4,17 +4,17 @@ from django.utils.html import format_html
 
 from accounts.models import CareTeamMember
 
-from .models import Chapter, Memory, MemoryImage, Patient, ReferencePhoto, Subject
+from .erase import erase_book
+from .models import AuditEvent, Chapter, Memory, MemoryImage, Patient, ReferencePhoto, Subject
 
 
-def thumbnail(file_field, size=80):
-    """An <img> through the access-checked media view (admins are staff, so they pass)."""
+def thumbnail(file_field, small=False):
+    """An <img> through the access-checked media view (admins are staff, so they pass). Sized by
+    static/css/admin.css: the Content-Security-Policy allows no style attribute."""
     if not file_field:
         return "—"
-    return format_html(
-        '<img src="{}" alt="" style="max-width:{}px;max-height:{}px;object-fit:cover" loading="lazy">',
-        file_field.url, size, size,
-    )
+    return format_html('<img src="{}" alt="" class="{}" loading="lazy">',
+                       file_field.url, "lifebook-thumb is-small" if small else "lifebook-thumb")
 
 
 class CareTeamInline(admin.TabularInline):
@@ -56,6 +56,15 @@ class PatientAdmin(admin.ModelAdmin):
     @admin.display(description="Subjects", ordering="subject_count")
     def subject_count(self, obj):
         return obj.subject_count
+
+    # Deleting a patient here erases the book as its owner would (lifebook.erase): files, trainings and jobs too,
+    # with an "erased" event in the audit trail. The plain cascade would leave every file behind.
+    def delete_model(self, request, obj):
+        erase_book(obj, by=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for patient in queryset:
+            erase_book(patient, by=request.user)
 
 
 class ReferencePhotoInline(admin.TabularInline):
@@ -152,7 +161,7 @@ class MemoryAdmin(admin.ModelAdmin):
 
     @admin.display(description="Picture")
     def preview(self, obj):
-        return thumbnail(obj.chosen_image.image if obj.chosen_image else None, 60)
+        return thumbnail(obj.chosen_image.image if obj.chosen_image else None, small=True)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "chosen_image":
@@ -177,3 +186,25 @@ class MemoryImageAdmin(admin.ModelAdmin):
     @admin.display(description="Picture")
     def preview(self, obj):
         return thumbnail(obj.image)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit trail, read only: nobody (admins included) adds, changes or deletes an event here."""
+
+    list_display = ["at", "username", "action", "patient_number", "patient", "detail"]
+    list_filter = ["action"]
+    search_fields = ["username", "detail", "=patient_number"]  # a book's number finds its events after erasing too
+    list_select_related = ["patient"]
+    date_hierarchy = "at"
+    fields = ["at", "action", "detail", "patient", "patient_number", "user", "username"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -56,6 +56,10 @@ def _patient_id_of(instance):
 
 
 def on_change(sender, instance, **kwargs):
+    from .erase import erasing
+
+    if erasing():  # the whole book is being deleted: no version to raise, and no query per row
+        return
     try:
         patient_id = _patient_id_of(instance)
     except ObjectDoesNotExist:  # a parent already gone in a cascade (the whole book deleted): nothing to show

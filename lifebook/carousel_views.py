@@ -6,6 +6,7 @@ from django.template.loader import render_to_string
 
 from accounts.access import get_patient_for
 
+from . import audit
 from .book_cache import cached_fragment
 from .models import Memory
 
@@ -13,6 +14,7 @@ from .models import Memory
 @login_required
 def book_carousel(request, patient_id):
     patient = get_patient_for(request.user, patient_id)  # the whole care team may read, therapists included
+    audit.record_view(request.user, patient, audit.READER)
     # The same page for everyone who may read it, so it is kept until the book changes (lifebook.book_cache).
     return HttpResponse(cached_fragment(request, patient, "reader", lambda csrf_token: render_reader(patient)))
 

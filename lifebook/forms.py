@@ -1,7 +1,10 @@
 from django import forms
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from . import audit
 from .models import Chapter, Memory, Patient, Subject
-from .services import record_photo_consent
+from .services import save_patient
 
 
 class PatientForm(forms.ModelForm):
@@ -28,11 +31,33 @@ class PatientForm(forms.ModelForm):
         return cleaned
 
     def save(self, commit=True):
+        """Saves with the consent record (and, for a new book, this user as its owner): `save_patient`.
+        With commit=False nothing is recorded, so callers must not save the patient themselves."""
         patient = super().save(commit=False)
-        record_photo_consent(patient, self.cleaned_data["photo_consent"], self.user)
         if commit:
-            patient.save()
+            save_patient(patient, consent=self.cleaned_data["photo_consent"], user=self.user,
+                         where=audit.DETAILS_PAGE)
         return patient
+
+
+class EraseForm(forms.Form):
+    """Erasing a book is for good: its owner types the patient's name to say they mean it."""
+
+    confirm_name = forms.CharField(
+        max_length=200, label=gettext_lazy("Type their full name to confirm"),
+        error_messages={"required": gettext_lazy("Type the name shown above to erase the book.")})
+
+    def __init__(self, *args, patient, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.patient = patient
+
+    def clean_confirm_name(self):
+        typed = " ".join(self.cleaned_data["confirm_name"].split())
+        if typed.casefold() != " ".join(self.patient.name.split()).casefold():
+            raise forms.ValidationError(
+                _("That is not the name. Type %(name)s exactly as shown to erase the book, or go back.")
+                % {"name": self.patient.name})
+        return typed
 
 
 class SubjectForm(forms.ModelForm):

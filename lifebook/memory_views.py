@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import get_patient_for
 
+from . import audit
 from .book_cache import book_changed
 from .forms import ChapterForm, MemoryForm
 from .models import Memory
@@ -54,6 +55,7 @@ def memory_page(request, patient_id, memory_id):
     from generation.views import generation_context
 
     memory = memory_for(request.user, patient_id, memory_id)
+    audit.record_view(request.user, memory.chapter.patient, audit.memory_page(memory.pk))
     form = MemoryForm(request.POST or None, instance=memory, patient=memory.chapter.patient)
     if request.method == "POST" and form.is_valid():
         form.save()

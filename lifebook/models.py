@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from . import positions
 
@@ -315,3 +316,34 @@ class MemoryImage(models.Model):
     def clean(self):
         if self.parent_id and self.parent.memory_id != self.memory_id:
             raise ValidationError({"parent": "A repainted picture must come from the same memory."})
+
+
+class AuditEvent(models.Model):
+    """Who looked at, exported, erased or changed consent for a book, and when (health data: lifebook.audit).
+
+    The patient is kept as a plain number too, so the trail of an erased book survives without its name."""
+
+    class Action(models.TextChoices):
+        VIEWED = "viewed", "Looked at the book"
+        EXPORTED = "exported", "Downloaded a copy of the book"
+        IMPORTED = "imported", "Made the book from a downloaded copy"
+        ERASED = "erased", "Erased the book"
+        CONSENT_GIVEN = "consent_given", "Recorded consent to use photos"
+        CONSENT_WITHDRAWN = "consent_withdrawn", "Withdrew consent to use photos"
+
+    patient = models.ForeignKey(Patient, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events")
+    patient_number = models.PositiveBigIntegerField(help_text="The book's id, kept after the book is erased.")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    username = models.CharField(max_length=150, blank=True, help_text="Kept if the account is deleted later.")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    # What exactly: "the reader", "the PDF", "API"... never health data itself.
+    detail = models.CharField(max_length=200, blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["patient_number", "-at"], name="audit_by_book")]
+
+    def __str__(self):
+        return f"{self.username or 'someone'}: {self.get_action_display().lower()} (book {self.patient_number})"

@@ -2,8 +2,9 @@
 
 A rendition is made on first request and kept in the default storage under the
 same patient's folder (`patients/<id>/renditions/<width>/<path inside the patient
-folder>`), so lifebook.media's path check covers it with no new rule, and it is
-served through that same check. Widths come from a fixed list (anything else is
+folder>`), so lifebook.media's path check covers it with no new rule (the
+memory's folder stays in the name, so a hidden memory's copies stay hidden with
+it), and it is served through that same check. Widths come from a fixed list (anything else is
 a 404), so a client cannot make us store copies at every width. A picture is never
 enlarged: asking for 1600 of a 1024-pixel picture gives 1024 pixels.
 
@@ -99,7 +100,10 @@ def delete_renditions(original_name: str) -> None:
 
 
 def _delete_renditions_of(sender, instance, **kwargs):
-    delete_renditions(instance.image.name)
+    from .erase import erasing
+
+    if not erasing():  # a whole book being erased: its folder goes at once after the commit
+        delete_renditions(instance.image.name)
 
 
 def _encode_webp(data: bytes, width: int) -> bytes:

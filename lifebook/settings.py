@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "axes",
     "django_sendfile",
     "django_htmx",
+    "csp",  # django-csp: its system checks catch settings in the old 3.x format
     "accounts",
     "lifebook",
     "generation",
@@ -55,6 +57,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before everything that may answer early (the 413 page, a lockout), so every page has the policy.
+    "csp.middleware.CSPMiddleware",
     "lifebook.middleware.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -232,6 +236,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PAGINATION_CLASS": "lifebook.api.pagination.Pages",
+    # JSON only in production; the browsable API (HTML pages with forms) is a development aid.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     # Job submissions per user: GPUs are shared (only the job-creating endpoints use this scope).
     "DEFAULT_THROTTLE_RATES": {"jobs": env("LIFEBOOK_JOB_SUBMISSIONS_RATE", default="120/hour")},
 }
@@ -243,6 +250,8 @@ SPECTACULAR_SETTINGS = {
                    "send `Authorization: Token <key>` (POST /api/token/ with username and password).",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs page are for people who have an account (session or token), not for the world.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -264,6 +273,23 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
+
+# Content-Security-Policy (django-csp): only our own files run or style a page; no inline script or style
+# anywhere (tests/test_no_inline_code.py scans the templates). Step previews are data: URLs and canvases
+# may make blob: ones. With media on S3, pictures redirect to signed URLs on the bucket's origin: name it in
+# LIFEBOOK_CSP_MEDIA_ORIGINS (e.g. https://my-bucket.s3.amazonaws.com).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:", *env.list("LIFEBOOK_CSP_MEDIA_ORIGINS", default=[])],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
 
 LOGGING = {
     "version": 1,

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from accounts.access import get_patient_for
 
 from .forms import SubjectForm
-from .uploads import UploadRejected, add_reference_photo
+from .uploads import NO_PHOTO_CONSENT, UploadRejected, add_reference_photo
 
 GOOD_PHOTO_COUNT = 10
 
@@ -84,7 +84,7 @@ def photo_upload(request, patient_id, subject_id):
     with that photo's card so the page shows it at once."""
     subject = subject_for(request.user, patient_id, subject_id)
     if not subject.patient.has_photo_consent:
-        message = "Record photo consent on the patient's details first: photos of a person are health data."
+        message = str(NO_PHOTO_CONSENT)
         if request.htmx or request.headers.get("X-Requested-With") == "fetch":
             return HttpResponse(message, status=400)
         messages.error(request, message)

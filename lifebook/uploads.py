@@ -17,6 +17,7 @@ import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
@@ -191,6 +192,11 @@ def _to_srgb_rgb(image: Image.Image) -> Image.Image:
 
 
 # --- Storing -----------------------------------------------------------------
+
+
+# Said by every door a reference photo comes in through (the subject page, the API).
+NO_PHOTO_CONSENT = gettext_lazy("Record photo consent on the patient's details first: photos of a person are "
+                                "health data.")
 
 
 def add_reference_photo(subject, upload, *, user=None):

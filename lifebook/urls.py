@@ -6,7 +6,7 @@ from generation import editor_views
 from generation import views as training
 
 from . import book_views, media, memory_views, subject_views, views
-from . import carousel_views, renditions
+from . import carousel_views, export_views, privacy_views, renditions
 from .pdf_views import book_pdf
 
 SUBJECT = "patients/<int:patient_id>/subjects/<int:subject_id>/"
@@ -18,15 +18,19 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
     path("patients/new/", views.patient_create, name="patient_create"),
+    path("patients/import/", export_views.book_import, name="book_import"),
     path("patients/<int:patient_id>/", views.patient_book, name="patient_book"),
     path("patients/<int:patient_id>/edit/", views.patient_edit, name="patient_edit"),
     path("patients/<int:patient_id>/read/", carousel_views.book_carousel, name="book_carousel"),
+    path("patients/<int:patient_id>/who-looked/", privacy_views.book_audit, name="book_audit"),
+    path("patients/<int:patient_id>/erase/", privacy_views.book_erase, name="book_erase"),
     path(TEAM, team_views.team_page, name="care_team"),
     path(TEAM + "<int:member_id>/role/", team_views.member_role, name="care_team_role"),
     path(TEAM + "<int:member_id>/remove/", team_views.member_remove, name="care_team_remove"),
     path(TEAM + "invitations/<int:invitation_id>/withdraw/", team_views.invitation_withdraw,
          name="care_team_withdraw"),
     path("patients/<int:patient_id>/book.pdf", book_pdf, name="book_pdf"),
+    path("patients/<int:patient_id>/export.zip", export_views.book_export, name="book_export"),
     path("patients/<int:patient_id>/subjects/new/", subject_views.subject_create, name="subject_create"),
     path("patients/<int:patient_id>/chapters/new/", memory_views.chapter_create, name="chapter_create"),
     path("patients/<int:patient_id>/chapters/order/", book_views.chapter_order, name="chapter_order"),

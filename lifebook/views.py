@@ -10,11 +10,10 @@ from django.views.decorators.http import require_safe
 from accounts.access import get_patient_for, patients_for, role_for
 from accounts.models import CareTeamMember
 
-from . import book_views
+from . import audit, book_views
 from .book_cache import cached_fragment
 from .forms import PatientForm
 from .models import Memory
-from .services import create_patient
 
 
 @login_required
@@ -31,7 +30,7 @@ def dashboard(request):
 def patient_create(request):
     form = PatientForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
-        patient = create_patient(form.save(commit=False), request.user)
+        patient = form.save()  # this user becomes its owner (lifebook.services.save_patient)
         messages.success(request, f"{patient.display_name}’s book is ready for its first chapter.")
         return redirect("patient_book", patient_id=patient.pk)
     return render(request, "lifebook/patient_form.html", {"form": form})
@@ -51,6 +50,7 @@ def patient_edit(request, patient_id):
 @login_required
 def patient_book(request, patient_id):
     patient = get_patient_for(request.user, patient_id)
+    audit.record_view(request.user, patient, audit.BOOK_PAGE)
     role = role_for(request.user, patient)
     may_edit = role in CareTeamMember.EDIT_ROLES or request.user.is_staff
 

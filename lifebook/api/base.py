@@ -2,14 +2,15 @@
 
 Scoping is done in `get_queryset()` (DRF applies object permissions to neither lists nor creates):
 another family's rows are simply not there, so they get 404. A therapist sees the book and gets 403 on
-any change. Ids sent in a body resolve only within the visible patients (serializers.ScopedRelations).
+any change; rows of a memory hidden from them are not there either (`memory_path`). Ids sent in a body
+resolve only within what the user sees (serializers.ScopedRelations).
 """
 
 from django.http import Http404
 from rest_framework import exceptions, mixins, viewsets
 from rest_framework.throttling import ScopedRateThrottle
 
-from accounts.access import can_edit, patients_for
+from accounts.access import can_edit, memories_for, patients_for
 
 READ_ONLY_MESSAGE = "You can look at this book but not change it: ask its owner for a caregiver role."
 
@@ -30,11 +31,17 @@ class Scoped(viewsets.GenericViewSet):
     """A model whose rows belong to a patient, reached through `patient_path` (e.g. "subject__patient")."""
 
     patient_path = "patient"
+    # For rows of a memory (the memory itself: "pk"): rows of a memory the user may not see (hidden, for a
+    # therapist) are left out, so they get 404 like another family's.
+    memory_path: str | None = None
     # (query parameter, lookup) pairs for list filtering, e.g. ("patient", "patient_id").
     filters: tuple[tuple[str, str], ...] = ()
 
     def scoped(self, model):
-        return model.objects.filter(**{f"{self.patient_path}__in": patients_for(self.request.user)})
+        queryset = model.objects.filter(**{f"{self.patient_path}__in": patients_for(self.request.user)})
+        if self.memory_path:
+            queryset = queryset.filter(**{f"{self.memory_path}__in": memories_for(self.request.user)})
+        return queryset
 
     def get_queryset(self):
         queryset = self.scoped(self.queryset.model).select_related(*getattr(self, "related", ()))

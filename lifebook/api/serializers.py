@@ -1,21 +1,32 @@
-"""How book rows look in the API. Media fields are URLs of the access-checked media view."""
+"""How book rows look in the API. Media fields are URLs of the access-checked media view.
 
+Every serializer that takes input is `StrictInput`: a field the client sends is either used or refused
+with a 400 that names it, never silently dropped. Uploads are `UploadField`s: the file goes untouched to
+the same service as on the web (`lifebook.uploads`, `generation.jobs`), so a refusal reads the same.
+"""
+
+from collections.abc import Mapping
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
-from accounts.access import patients_for, role_for
-from accounts.models import CareTeamMember
+from accounts.access import memories_for, patients_for, role_for
 
-from ..models import Chapter, Memory, MemoryImage, Patient, ReferencePhoto, Subject
+from ..models import AuditEvent, Chapter, Memory, MemoryImage, Patient, ReferencePhoto, Subject
 
 
 # How each model reaches its patient: the key to scoping ids a client sends.
 PATIENT_PATHS = {Patient: "pk", Subject: "patient", Chapter: "patient", Memory: "chapter__patient",
                  MemoryImage: "memory__chapter__patient", ReferencePhoto: "subject__patient"}
+# ... and its memory, for the rows that belong to one (hidden from therapists with it).
+MEMORY_PATHS = {Memory: "pk", MemoryImage: "memory"}
 
 
 class ScopedRelations:
-    """Ids a client sends (a subject, a memory...) resolve only within the patients they may see, so an
-    id from another book gets exactly the answer of an id that does not exist: nothing to learn from."""
+    """Ids a client sends (a subject, a memory...) resolve only within what they may see, so an id from
+    another book (or of a memory hidden from them) gets exactly the answer of an id that does not exist:
+    nothing to learn from. These querysets are also the choices of the browsable API's HTML forms."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -26,10 +37,81 @@ class ScopedRelations:
         for field in self.fields.values():
             relation = getattr(field, "child_relation", field)  # many=True wraps the field
             if isinstance(relation, serializers.PrimaryKeyRelatedField) and relation.queryset is not None:
-                path = PATIENT_PATHS.get(relation.queryset.model)
-                if path:
+                model = relation.queryset.model
+                if model in PATIENT_PATHS:
+                    path = PATIENT_PATHS[model]
                     lookup = "pk__in" if path == "pk" else f"{path}__in"
                     relation.queryset = relation.queryset.filter(**{lookup: visible})
+                if model in MEMORY_PATHS:
+                    relation.queryset = relation.queryset.filter(**{f"{MEMORY_PATHS[model]}__in":
+                                                                    memories_for(request.user)})
+
+
+class StrictInput:
+    """Refuses, by name, every field sent that the serializer would not use: unknown names (a typo, a
+    setting that does not exist) and read-only ones. DRF's own rule is to drop both without a word, so a
+    client would believe, say, a misspelt setting had been applied."""
+
+    IGNORED = frozenset({"csrfmiddlewaretoken"})  # the browsable API's forms send it with every post
+    # A name that a client may well send, with what to send instead (a subclass fills it in).
+    explained: dict = {}
+
+    def to_internal_value(self, data):
+        refused = {}
+        if isinstance(data, Mapping):
+            for name in data:
+                if name in self.IGNORED:
+                    continue
+                field = self.fields.get(name)
+                if field is None:
+                    refused[name] = [self.explained.get(name) or _(
+                        "There is no field of this name here, so nothing would be done with it. "
+                        "The fields are listed in the API schema (/api/schema/).")]
+                elif field.read_only:
+                    refused[name] = [_("Lifebook sets this field itself; leave it out.")]
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:  # one answer with every problem, the refused names included
+            if refused and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**exc.detail, **refused})
+            raise
+        if refused:
+            raise serializers.ValidationError(refused)
+        return value
+
+
+class StrictInputSchema(OpenApiSerializerExtension):
+    """The schema says what StrictInput does: a request body holds no other field
+    (`additionalProperties: false`), so clients and schemathesis know it too."""
+
+    target_class = StrictInput
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            schema["additionalProperties"] = False
+        return schema
+
+
+class NoBody(StrictInput, serializers.Serializer):
+    """For actions that take no fields: anything sent is refused by name."""
+
+
+class UploadField(serializers.FileField):
+    """An uploaded file, passed as it is to the upload service (`lifebook.uploads`, through
+    `generation.jobs` for sketches and masks), which decodes it and explains a refusal in the same words
+    as the web pages. DRF's ImageField would first run Pillow's own verify and answer with Django's
+    generic "Upload a valid image" before the service ever saw the file."""
+
+    default_error_messages = {
+        "invalid": _("Send a file here, as part of a multipart/form-data request."),
+    }
+
+    def to_internal_value(self, data):
+        if not (hasattr(data, "read") and hasattr(data, "name")):
+            self.fail("invalid")
+        return data
 
 
 def media_url(serializer, field_file):
@@ -39,7 +121,7 @@ def media_url(serializer, field_file):
     return request.build_absolute_uri(field_file.url) if request else field_file.url
 
 
-class PatientSerializer(serializers.ModelSerializer):
+class PatientSerializer(StrictInput, serializers.ModelSerializer):
     photo_consent = serializers.BooleanField(
         required=False, help_text="We have consent to use photos of this person; say who gave it in photo_consent_note.")
     role = serializers.SerializerMethodField(help_text="Your role on this patient's care team.")
@@ -68,18 +150,7 @@ class PatientSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class CareTeamMemberSerializer(ScopedRelations, serializers.ModelSerializer):
-    user = serializers.CharField(source="user.username", read_only=True)
-    user_identifier = serializers.CharField(write_only=True, required=False,
-                                            help_text="When adding someone: their username or email.")
-
-    class Meta:
-        model = CareTeamMember
-        fields = ["id", "patient", "user", "user_identifier", "role", "added_at"]
-        read_only_fields = ["added_at"]
-
-
-class SubjectSerializer(ScopedRelations, serializers.ModelSerializer):
+class SubjectSerializer(StrictInput, ScopedRelations, serializers.ModelSerializer):
     photo_count = serializers.SerializerMethodField(help_text="How many reference photos it has.")
     trained = serializers.SerializerMethodField(help_text="Whether Lifebook has learned what this subject looks like.")
 
@@ -101,8 +172,8 @@ class SubjectSerializer(ScopedRelations, serializers.ModelSerializer):
         return adapter_for(subject) is not None
 
 
-class ReferencePhotoSerializer(ScopedRelations, serializers.ModelSerializer):
-    image = serializers.ImageField(write_only=True, help_text="JPEG, PNG, WebP or HEIC; at least 256 pixels a side.")
+class ReferencePhotoSerializer(StrictInput, ScopedRelations, serializers.ModelSerializer):
+    image = UploadField(write_only=True, help_text="JPEG, PNG, WebP or HEIC; at least 256 pixels a side.")
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -115,7 +186,7 @@ class ReferencePhotoSerializer(ScopedRelations, serializers.ModelSerializer):
         return media_url(self, photo.image)
 
 
-class ChapterSerializer(ScopedRelations, serializers.ModelSerializer):
+class ChapterSerializer(StrictInput, ScopedRelations, serializers.ModelSerializer):
     class Meta:
         model = Chapter
         fields = ["id", "patient", "title", "life_stage", "position"]
@@ -127,7 +198,7 @@ class ChapterSerializer(ScopedRelations, serializers.ModelSerializer):
         return patient
 
 
-class MemorySerializer(ScopedRelations, serializers.ModelSerializer):
+class MemorySerializer(StrictInput, ScopedRelations, serializers.ModelSerializer):
     chosen_image_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -150,8 +221,9 @@ class MemorySerializer(ScopedRelations, serializers.ModelSerializer):
         return attrs
 
 
-class MemoryImageSerializer(ScopedRelations, serializers.ModelSerializer):
-    image = serializers.ImageField(write_only=True, help_text="A real photo instead of a generated picture.")
+class MemoryImageSerializer(StrictInput, ScopedRelations, serializers.ModelSerializer):
+    image = UploadField(write_only=True, help_text="A real photo instead of a generated picture: JPEG, PNG, WebP "
+                                                   "or HEIC, at least 256 pixels a side.")
     url = serializers.SerializerMethodField()
     generated = serializers.BooleanField(source="is_generated", read_only=True,
                                          help_text="Made by Lifebook, not a real photo: the book marks it.")
@@ -171,3 +243,17 @@ class MemoryImageSerializer(ScopedRelations, serializers.ModelSerializer):
 
     def get_chosen(self, image) -> bool:
         return image.memory.chosen_image_id == image.pk
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    """One event of a book's audit trail (lifebook.audit), with plain words to show as they are."""
+
+    user = serializers.CharField(source="username", read_only=True,
+                                 help_text="The account's username (kept if the account is deleted later).")
+    who = serializers.CharField(read_only=True, help_text="Their name and role now, e.g. “Laura (therapist)”.")
+    what = serializers.CharField(read_only=True, help_text="What they did, e.g. “read the book in the reader”.")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "at", "action", "detail", "user", "who", "what"]
+        read_only_fields = fields

@@ -1,8 +1,9 @@
-"""Book resources: patients, care teams, subjects, photos, chapters, memories, memory pictures."""
+"""Book resources: patients, subjects, photos, chapters, memories, memory pictures (care teams: accounts.api)."""
 
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Subquery
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -12,13 +13,15 @@ from accounts import access
 from generation.planning import trained_annotation
 from accounts.models import CareTeamMember
 
-from .. import positions
+from .. import audit, positions
 from ..book_cache import book_changed
+from ..erase import erase_book
 from ..models import Chapter, Memory, MemoryImage, Patient, ReferencePhoto, Subject
-from ..services import create_patient, record_photo_consent
-from ..uploads import UploadRejected, add_reference_photo, add_uploaded_memory_image
+from ..services import save_patient
+from ..uploads import NO_PHOTO_CONSENT, UploadRejected, add_reference_photo, add_uploaded_memory_image
 from . import serializers as s
 from .base import ScopedViewSet, require_edit
+from .book_copies import BookCopyActions
 
 NOT_FOUND = {404: OpenApiTypes.OBJECT}
 LIST_ERRORS = {400: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT}  # a bad filter value; a page past the end
@@ -29,13 +32,18 @@ def by(name, description):
     return OpenApiParameter(name, int, description=description)
 
 
-class ChapterOrderSerializer(serializers.Serializer):
+class ChapterOrderSerializer(s.StrictInput, serializers.Serializer):
     order = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
                                   help_text="Every chapter id of the book, each once, in the new order.")
 
 
-class MoveSerializer(serializers.Serializer):
+class MoveSerializer(s.StrictInput, serializers.Serializer):
     position = serializers.IntegerField(min_value=0, help_text="The new place: 0 is first.")
+
+
+class MemoryMoveSerializer(MoveSerializer):
+    chapter = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1,
+                                       help_text="Another chapter of the book.")
 
 
 MOVE = MoveSerializer
@@ -56,10 +64,13 @@ def conflict(exc):
                          responses={200: s.PatientSerializer, **WRITE_ERRORS}),
     partial_update=extend_schema(description="Change some fields of a patient.",
                                  responses={200: s.PatientSerializer, **WRITE_ERRORS}),
-    destroy=extend_schema(description="Delete a patient's whole book, photos and pictures (owners only).",
+    destroy=extend_schema(description="Erase a patient's whole book for good (owners only): every chapter, memory, "
+                                      "picture, subject, photo and trained adapter, with their files; running and "
+                                      "waiting jobs are stopped and the care team loses access. Only an 'erased' "
+                                      "event stays in the audit trail. Caregivers and therapists get 403.",
                           responses={204: None, **WRITE_ERRORS}),
 )
-class PatientViewSet(ScopedViewSet):
+class PatientViewSet(BookCopyActions, ScopedViewSet):  # + export/ and import/ (downloaded copies)
     queryset = Patient.objects.all()
     serializer_class = s.PatientSerializer
     patient_path = "pk"
@@ -71,23 +82,45 @@ class PatientViewSet(ScopedViewSet):
     def patient_of(self, obj):
         return obj
 
+    def retrieve(self, request, *args, **kwargs):
+        patient = self.get_object()
+        audit.record_view(request.user, patient, audit.API)
+        return Response(self.get_serializer(patient).data)
+
     def perform_create(self, serializer):
         consent = serializer.validated_data.pop("photo_consent", False)
-        patient = Patient(**serializer.validated_data)
-        record_photo_consent(patient, consent, self.request.user)
-        serializer.instance = create_patient(patient, self.request.user)
+        serializer.instance = save_patient(Patient(**serializer.validated_data), consent=consent,
+                                           user=self.request.user, where=audit.API)
 
     def perform_update(self, serializer):
-        require_edit(self.request.user, serializer.instance)
-        consent = serializer.validated_data.pop("photo_consent", serializer.instance.has_photo_consent)
-        patient = serializer.save()
-        record_photo_consent(patient, consent, self.request.user)
-        patient.save()
+        patient = serializer.instance
+        require_edit(self.request.user, patient)
+        consent = serializer.validated_data.pop("photo_consent", patient.has_photo_consent)
+        for name, value in serializer.validated_data.items():
+            setattr(patient, name, value)
+        save_patient(patient, consent=consent, user=self.request.user, where=audit.API)
 
     def perform_destroy(self, instance):
         if not access.can_manage_team(self.request.user, instance):
-            raise exceptions.PermissionDenied("Only the book's owner can delete it.")
-        instance.delete()
+            raise exceptions.PermissionDenied(gettext("Only the book’s owner can erase it."))
+        try:
+            erase_book(instance, by=self.request.user)
+        except Patient.DoesNotExist:  # erased by another request a moment ago
+            raise exceptions.NotFound()
+
+    @extend_schema(description="Who has looked at this book, downloaded it or changed its consent, and when, newest "
+                               "first (owners only; caregivers and therapists get 403). A look is recorded once per "
+                               "person and place every 15 minutes.",
+                   responses={200: s.AuditEventSerializer(many=True), **NOT_FOUND, 403: OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"], url_path="audit", url_name="audit")
+    def audit_trail(self, request, pk=None):
+        patient = self.get_object()
+        if not access.can_manage_team(request.user, patient):
+            raise exceptions.PermissionDenied(gettext("Only the book’s owner can see who has looked at it."))
+        page = self.paginate_queryset(patient.audit_events.select_related("user"))
+        for event, who, what in audit.trail(patient, page):
+            event.who, event.what = who, what
+        return self.get_paginated_response(s.AuditEventSerializer(page, many=True).data)
 
     @extend_schema(description="Put the chapters in this order (every chapter id, each once).",
                    request=ChapterOrderSerializer,
@@ -103,58 +136,6 @@ class PatientViewSet(ScopedViewSet):
         except (positions.OrderingConflict, ValueError, TypeError) as exc:
             return conflict(exc)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-@extend_schema_view(
-    list=extend_schema(description="Care-team members of the patients you see.",
-                       responses={200: s.CareTeamMemberSerializer(many=True), **LIST_ERRORS},
-                       parameters=[by("patient", "Only this patient's team.")]),
-    create=extend_schema(description="Add someone who has an account, by username or email (owners only).",
-                         responses={201: s.CareTeamMemberSerializer, **WRITE_ERRORS}),
-    retrieve=extend_schema(description="One membership.", responses={200: s.CareTeamMemberSerializer, **NOT_FOUND}),
-    update=extend_schema(description="Change a member's role (owners only).",
-                         responses={200: s.CareTeamMemberSerializer, **WRITE_ERRORS}),
-    partial_update=extend_schema(description="Change a member's role (owners only).",
-                                 responses={200: s.CareTeamMemberSerializer, **WRITE_ERRORS}),
-    destroy=extend_schema(description="Take someone off the care team (owners only; a book keeps one owner).",
-                          responses={204: None, **WRITE_ERRORS}),
-)
-class CareTeamViewSet(ScopedViewSet):
-    queryset = CareTeamMember.objects.all()
-    serializer_class = s.CareTeamMemberSerializer
-    related = ("user", "patient")
-    filters = (("patient", "patient_id"),)
-
-    def require_owner(self, patient):
-        access.get_patient_for(self.request.user, patient.pk)  # 404 when not visible
-        if not access.can_manage_team(self.request.user, patient):
-            raise exceptions.PermissionDenied("Only the book's owner can change its care team.")
-
-    def perform_create(self, serializer):
-        patient = serializer.validated_data["patient"]
-        self.require_owner(patient)
-        try:
-            serializer.instance = access.add_to_team(patient, serializer.validated_data.get("user_identifier", ""),
-                                                     serializer.validated_data.get("role", CareTeamMember.Role.CAREGIVER))
-        except access.TeamChangeRefused as exc:
-            raise exceptions.ValidationError({"user_identifier": [exc.message]})
-
-    def perform_update(self, serializer):
-        member = serializer.instance
-        self.require_owner(member.patient)
-        if serializer.validated_data.get("patient", member.patient) != member.patient:
-            raise exceptions.ValidationError({"patient": ["A membership stays with its patient."]})
-        try:
-            access.change_role(member, serializer.validated_data.get("role", member.role))
-        except access.TeamChangeRefused as exc:
-            raise exceptions.ValidationError({"role": [exc.message]})
-
-    def perform_destroy(self, instance):
-        self.require_owner(instance.patient)
-        try:
-            access.remove_from_team(instance)
-        except access.TeamChangeRefused as exc:
-            raise exceptions.ValidationError({"detail": [exc.message]})
 
 
 @extend_schema_view(
@@ -210,6 +191,8 @@ class ReferencePhotoViewSet(ScopedViewSet):
     def perform_create(self, serializer):
         subject = serializer.validated_data["subject"]
         require_edit(self.request.user, subject.patient)
+        if not subject.patient.has_photo_consent:
+            raise exceptions.ValidationError({"image": [NO_PHOTO_CONSENT]})
         try:
             serializer.instance = add_reference_photo(subject, serializer.validated_data["image"], user=self.request.user)
         except UploadRejected as exc:
@@ -280,34 +263,45 @@ class MemoryViewSet(ScopedViewSet):
     queryset = Memory.objects.all()
     serializer_class = s.MemorySerializer
     patient_path = "chapter__patient"
+    memory_path = "pk"  # therapists never see hidden material (the web book and the carousel agree)
     related = ("chapter", "chosen_image")
     filters = (("chapter", "chapter_id"), ("patient", "chapter__patient_id"))
 
     def get_queryset(self):
-        editable = access.patients_for(self.request.user, edit=True)
-        # Therapists never see hidden material (the web book and the carousel agree).
-        queryset = super().get_queryset().filter(Q(hidden=False) | Q(chapter__patient__in=editable))
-        return queryset.prefetch_related("subjects").order_by("chapter__patient_id", "chapter__position", "position")
+        return (super().get_queryset().prefetch_related("subjects")
+                .order_by("chapter__patient_id", "chapter__position", "position"))
+
+    # Reading memories is reading the book: recorded in its audit trail (once per person and book in a while).
+    def retrieve(self, request, *args, **kwargs):
+        memory = self.get_object()
+        audit.record_views(request.user, [memory.chapter.patient_id], audit.API)
+        return Response(self.get_serializer(memory).data)
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        if page is not None:
+            audit.record_views(self.request.user, [memory.chapter.patient_id for memory in page], audit.API)
+        return page
 
     def perform_create(self, serializer):
         require_edit(self.request.user, serializer.validated_data["chapter"].patient)
         serializer.save()
 
     @extend_schema(description="Move a memory to a place in its chapter, or into another chapter of its book.",
-                   request=inline_serializer("MemoryMove", {
-                       "position": serializers.IntegerField(min_value=0, help_text="The new place: 0 is first."),
-                       "chapter": serializers.IntegerField(required=False, help_text="Another chapter of the book.")}),
+                   request=MemoryMoveSerializer,
                    responses={200: s.MemorySerializer, **WRITE_ERRORS, **ORDERING_CONFLICT})
     @action(detail=True, methods=["post"])
     def move(self, request, pk=None):
         memory = self.get_object()
         self.check_edit(memory)
-        position = _position(request)
+        body = MemoryMoveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        position = body.validated_data["position"]
         chapter = memory.chapter
-        if request.data.get("chapter") not in (None, ""):
+        if body.validated_data.get("chapter") is not None:
             try:
-                chapter = memory.chapter.patient.chapters.get(pk=int(request.data["chapter"]))
-            except (ValueError, TypeError, Chapter.DoesNotExist):
+                chapter = memory.chapter.patient.chapters.get(pk=body.validated_data["chapter"])
+            except Chapter.DoesNotExist:
                 raise exceptions.ValidationError({"chapter": ["Not a chapter of this book."]})
         memory.chapter = chapter
         try:
@@ -332,14 +326,11 @@ class MemoryImageViewSet(ScopedViewSet):
     queryset = MemoryImage.objects.all()
     serializer_class = s.MemoryImageSerializer
     patient_path = "memory__chapter__patient"
+    memory_path = "memory"
     related = ("memory__chapter",)
     filters = (("memory", "memory_id"),)
     parser_classes = [MultiPartParser, FormParser, JSONParser]
     http_method_names = ["get", "post", "delete", "head", "options"]
-
-    def get_queryset(self):
-        editable = access.patients_for(self.request.user, edit=True)
-        return super().get_queryset().filter(Q(memory__hidden=False) | Q(memory__chapter__patient__in=editable))
 
     def perform_create(self, serializer):
         memory = serializer.validated_data["memory"]
@@ -362,6 +353,7 @@ class MemoryImageViewSet(ScopedViewSet):
     def choose(self, request, pk=None):
         image = self.get_object()
         self.check_edit(image)
+        s.NoBody(data=request.data).is_valid(raise_exception=True)
         Memory.objects.filter(pk=image.memory_id).update(chosen_image=image)
         book_changed(image.memory.chapter.patient_id)  # update() sends no signal
         image.memory.chosen_image_id = image.pk
