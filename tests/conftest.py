@@ -43,11 +43,39 @@ def require_chromium():
 
 
 @pytest.fixture
-def chromium(monkeypatch):
-    """Debian's Chromium, launched once per browser test (headless, no network chatter)."""
-    require_chromium()
-    from playwright.sync_api import sync_playwright
+def browser_problems():
+    """What the browser reported during a test; a test that causes an error on purpose removes it from here."""
+    return []
 
+
+@pytest.fixture
+def chromium(monkeypatch, browser_problems):
+    """Debian's Chromium, launched once per browser test (headless, no network chatter).
+
+    Every context made from it (however a test makes it) is watched: a console error (a CSP violation is one,
+    so is a failed load) or an uncaught page error fails the test when it ends."""
+    require_chromium()
+    from playwright.sync_api import Browser, sync_playwright
+
+    def on_console(message):
+        if message.type == "error":
+            browser_problems.append(f"console error: {message.text} ({message.location.get('url')})")
+
+    def watch(context):
+        context.on("console", on_console)
+        context.on("weberror", lambda error: browser_problems.append(f"page error: {error.error}"))
+        return context
+
+    # Patched on the class, so page.context.browser.new_context() is watched as well.
+    new_context, new_page = Browser.new_context, Browser.new_page
+    monkeypatch.setattr(Browser, "new_context", lambda self, *args, **kwargs: watch(new_context(self, *args, **kwargs)))
+
+    def watched_page(self, *args, **kwargs):
+        page = new_page(self, *args, **kwargs)
+        watch(page.context)
+        return page
+
+    monkeypatch.setattr(Browser, "new_page", watched_page)
     # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
@@ -55,6 +83,8 @@ def chromium(monkeypatch):
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         yield browser
         browser.close()
+    if browser_problems:
+        pytest.fail("the browser reported errors:\n" + "\n".join(browser_problems), pytrace=False)
 
 
 def image_upload(name="photo.jpg", size=(640, 480), color=(200, 120, 40), fmt="JPEG", mode="RGB", **save_kwargs):

@@ -30,6 +30,7 @@ from django.utils import timezone
 from openapi_spec_validator import validate
 from PIL import Image
 
+from accounts.models import Invitation
 from generation.models import GenerationJob, JobState, TrainingCheckpoint, TrainingJob
 from lifebook.uploads import add_reference_photo
 from tests import factories
@@ -113,12 +114,18 @@ def test_the_docs_page_uses_only_local_static_files_and_they_are_served(client, 
     parser.feed(html)
     static_prefix = static("")  # STATIC_URL as the page writes it, e.g. "/static/"
     assert parser.refs, "the docs page references no script or stylesheet at all"
+    # Swagger UI's init script is the page's own ?script URL (no inline script under the CSP); the rest is static.
+    init_scripts = [ref for ref in parser.refs if ref.startswith("/api/docs/?script")]
+    assert len(init_scripts) == 1, f"no (or several) init scripts in {parser.refs}"
+    parser.refs.remove(init_scripts[0])
     for ref in parser.refs:
         assert not re.match(r"^(https?:)?//", ref), f"{ref} is not a local file"
         assert ref.startswith(static_prefix), f"{ref} is not under STATIC_URL ({static_prefix})"
     bundle = [ref for ref in parser.refs if ref.endswith("swagger-ui-bundle.js")]
     assert len(bundle) == 1, f"no (or several) swagger-ui-bundle.js in {parser.refs}"
-    assert "/api/schema/" in html, "the docs page does not load our schema"
+    init = client.get(init_scripts[0])
+    assert init.status_code == 200 and "javascript" in init["Content-Type"]
+    assert "/api/schema/" in init.content.decode(), "the docs page does not load our schema"
 
     # Serve static files the way `make run` does (WhiteNoise, straight from the finders: nothing is
     # collected in tests). The middleware reads these settings when a new client builds its handler.
@@ -168,6 +175,8 @@ class Book:
         helper = factories.UserFactory(username=f"helper{n}")
         self.member = factories.MembershipFactory(patient=self.patient, user=helper, role="caregiver")
         self.newcomer = factories.UserFactory(username=f"newcomer{n}")  # has an account, not on the team yet
+        self.invitation = Invitation.objects.create(patient=self.patient, email=f"invited{n}@example.org",
+                                                    invited_by=owner)
         self.subject = factories.SubjectFactory(patient=self.patient)
         self.photo = add_reference_photo(self.subject, image_upload(), user=owner)
         self.training = TrainingJob.objects.create(subject=self.subject, state=JobState.SUCCEEDED,
@@ -189,7 +198,8 @@ class Book:
         """The row a path's {id} means, e.g. /api/memories/{id}/move/ -> the memory (None: no such row here)."""
         resource = path.strip("/").split("/")[1]
         row = {
-            "patients": self.patient, "care-team": self.member, "subjects": self.subject, "photos": self.photo,
+            "patients": self.patient, "care-team": self.member, "care-team-invitations": self.invitation,
+            "subjects": self.subject, "photos": self.photo,
             "chapters": self.chapter, "memories": self.memory, "memory-images": self.image,
             "training-jobs": self.training, "checkpoints": self.checkpoint, "generation-jobs": self.generation,
         }.get(resource)
@@ -201,7 +211,7 @@ class Book:
             "patient": self.patient.pk, "subject": self.subject.pk, "inpaint_subject": self.subject.pk,
             "chapter": self.chapter.pk, "memory": self.memory.pk, "source_image": self.image.pk,
             "job": self.training.pk, "subjects": [self.subject.pk],
-            "order": [self.other_chapter.pk, self.chapter.pk], "user_identifier": self.newcomer.username,
+            "order": [self.other_chapter.pk, self.chapter.pk], "email": self.newcomer.email,
         }
 
     def point_at(self, case, *, everything):

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
+from tests.processes import SAFETY_LIMIT, die_with_parent
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -34,7 +36,7 @@ def _bench(memories):
     return subprocess.Popen(
         [sys.executable, "bench/web.py", "--json", "--memories", str(memories), "--clients", "2", "--seconds", "1",
          "--warmup", "0", "--rounds", "1"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent(),
     )
 
 
@@ -43,7 +45,7 @@ def test_the_web_benchmark_serves_the_book_without_errors_and_its_queries_do_not
     runs = {memories: _bench(memories) for memories in (5, 20)}
     figures = {}
     for memories, process in runs.items():
-        stdout, stderr = process.communicate(timeout=120)
+        stdout, stderr = process.communicate(timeout=SAFETY_LIMIT)
         assert process.returncode == 0, stderr[-3000:]
         figures[memories] = json.loads(stdout)
 

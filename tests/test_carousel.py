@@ -194,7 +194,8 @@ def test_the_number_of_queries_does_not_grow_with_the_book(client, owner, patien
     for index in range(count):
         picture(factories.MemoryFactory(chapter=chapters[index % 3]), demo=bool(index % 2))
     client.force_login(owner)
-    with django_assert_max_num_queries(4):  # session, user, patient, every memory with its chapter and picture
+    # session, user, patient, the audit trail's row (lifebook.audit), every memory with its chapter and picture
+    with django_assert_max_num_queries(5):
         response = client.get(reverse("book_carousel", args=[patient.pk]))
     assert len(Slides(response.content.decode()).slides) == count
 
@@ -300,10 +301,11 @@ def test_deleting_a_picture_deletes_its_renditions(client, owner, large):
 
 
 def test_files_that_are_not_pictures_are_404_not_500(client, owner, patient):
-    default_storage.save(f"patients/{patient.pk}/memories/1/broken.png", io.BytesIO(b"not a picture at all"))
+    folder = f"patients/{patient.pk}/memories/{factories.MemoryFactory(chapter__patient=patient).pk}"  # a real one
+    default_storage.save(f"{folder}/broken.png", io.BytesIO(b"not a picture at all"))
     default_storage.save(f"patients/{patient.pk}/checkpoints/lora.safetensors", io.BytesIO(b"weights"))
-    for name in (f"patients/{patient.pk}/memories/1/broken.png", f"patients/{patient.pk}/checkpoints/lora.safetensors",
-                 f"patients/{patient.pk}/memories/1/missing.png", "secret_key", f"patients/{patient.pk}/../x.png"):
+    for name in (f"{folder}/broken.png", f"patients/{patient.pk}/checkpoints/lora.safetensors",
+                 f"{folder}/missing.png", "secret_key", f"patients/{patient.pk}/../x.png"):
         assert fetch(client, owner, name, 480).status_code == 404, name
 
 
@@ -363,7 +365,7 @@ def test_the_reader_turns_pages_from_the_keyboard(client, owner, patient, live_s
     visible_title = page.locator("[data-slide]:not([hidden]) [data-slide-title]")
     assert position.text_content() == "1 of 6" and visible_title.text_content() == "Memory number 1"
     assert page.locator("[data-slide]:visible").count() == 1
-    page.wait_for_function("document.querySelector('[data-slide] img').complete")
+    page.wait_for_function("() => document.querySelector('[data-slide] img').complete")
     page.screenshot(path=str(shots / "carousel-first.png"))
 
     page.keyboard.press("ArrowRight")

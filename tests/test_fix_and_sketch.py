@@ -227,6 +227,21 @@ def test_a_memory_without_words_is_refused_with_the_reason(client, owner, patien
     assert "Describe the memory first" in response.content.decode() and not GenerationJob.objects.exists()
 
 
+def test_the_page_refuses_what_the_engine_would_and_keeps_the_painting(client, owner, memory, picture,
+                                                                     private_media_root):
+    """The page gets the job service's checks, which are the engine's: everything but a mask that covers
+    everything is nothing to repaint. It used to be queued and then fail in the worker."""
+    client.force_login(owner)
+    everything = painted(box=(0, 0, 64, 64))
+    response = client.post(fix_url(picture), {"mask": png(everything), "mask_mode": "not_masked",
+                                              "strength": "0.75"})
+    page = response.content.decode()
+    assert response.status_code == 200 and "The mask covers the whole picture" in page
+    assert re.search(r'data-kept-mask="data:image/png;base64,[^"]+"', page)
+    assert not GenerationJob.objects.exists()
+    assert not list(private_media_root.rglob("mask/*"))
+
+
 def test_the_job_service_checks_the_mask_mode(memory, picture):
     with pytest.raises(jobs.JobRefused, match="what you painted or everything else"):
         jobs.submit_generation(memory, kind="inpaint", source_image=picture, mask_upload=png(painted()),
@@ -236,8 +251,9 @@ def test_the_job_service_checks_the_mask_mode(memory, picture):
     job = jobs.submit_generation(memory, kind="inpaint", source_image=picture, mask_upload=png(painted()),
                                  mask_mode="not_masked")
     assert job.parameters["mask_mode"] == "not_masked"
-    assert "mask_mode" not in jobs.submit_generation(memory, kind="inpaint", source_image=picture,
-                                                     mask_upload=png(painted())).parameters
+    # Not given: the default is stored with the job, so its recipe is complete.
+    assert jobs.submit_generation(memory, kind="inpaint", source_image=picture,
+                                  mask_upload=png(painted())).parameters["mask_mode"] == "masked"
 
 
 # --- from a sketch --------------------------------------------------------------------
@@ -426,7 +442,7 @@ def test_painting_with_the_mouse_and_drawing_a_sketch_in_chromium(client, owner,
     with page.expect_navigation():
         page.get_by_role("button", name="Make the new pictures").click()
     assert "not in this book" in page.locator("[role=alert]").first.text_content()
-    page.wait_for_function("document.querySelector('#mask-canvas').getContext('2d')"
+    page.wait_for_function("() => document.querySelector('#mask-canvas').getContext('2d')"
                            ".getImageData(0, 0, 320, 240).data.some(v => v > 0)")
     assert page.get_by_label("Repaint everything else").is_checked()
     assert page.get_by_label("What should be there").input_value() == "a red boat"

@@ -1,4 +1,6 @@
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.urls import reverse
 
 from lifebook.uploads import add_reference_photo
@@ -77,3 +79,99 @@ def test_the_production_backend_hands_the_file_to_the_web_server(client, owner, 
 def test_media_cannot_be_changed_through_the_view(client, owner, photo):
     client.force_login(owner)
     assert client.post(photo.image.url).status_code == 405
+
+
+# --- A hidden memory's files --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hidden_picture(patient):
+    memory = factories.MemoryFactory(chapter=factories.ChapterFactory(patient=patient), hidden=True)
+    return factories.MemoryImageFactory(memory=memory)
+
+
+def test_a_therapist_gets_404_for_a_hidden_memorys_picture_and_its_renditions(client, therapist, hidden_picture):
+    from lifebook import renditions
+
+    copy = renditions.ensure_rendition(hidden_picture.image.name, 480)
+    client.force_login(therapist)
+    assert client.get(hidden_picture.image.url).status_code == 404
+    assert client.get(reverse("media", kwargs={"path": copy})).status_code == 404
+    assert client.get(renditions.rendition_url(hidden_picture.image.name, 480)).status_code == 404
+
+
+def test_who_edits_the_book_gets_a_hidden_memorys_picture(client, owner, hidden_picture):
+    client.force_login(owner)
+    assert client.get(hidden_picture.image.url).status_code == 200
+
+
+def test_a_hidden_memorys_job_files_are_404_to_a_therapist(client, owner, therapist, hidden_picture):
+    from generation import jobs
+    from tests.test_privacy import png_upload
+
+    memory = hidden_picture.memory
+    job = jobs.submit_generation(memory, kind="inpaint", user=owner, source_image=hidden_picture,
+                                 mask_upload=png_upload())
+    sketch = jobs.submit_generation(memory, kind="img2img", user=owner, source_upload=png_upload("gray"))
+    for name in (job.mask_file.name, sketch.source_file.name):
+        client.force_login(therapist)
+        assert client.get(reverse("media", kwargs={"path": name})).status_code == 404, name
+        client.force_login(owner)
+        assert client.get(reverse("media", kwargs={"path": name})).status_code == 200, name
+
+
+def test_a_file_in_another_memorys_folder_is_404(client, owner, patient, hidden_picture):
+    """The memory named in the path must be one of this patient's: a path cannot borrow another book's memory."""
+    other = factories.MemoryFactory()  # another patient's memory
+    name = f"patients/{patient.pk}/memories/{other.pk}/x.png"
+    default_storage.save(name, ContentFile(b"\x89PNG"))
+    client.force_login(owner)
+    assert client.get(reverse("media", kwargs={"path": name})).status_code == 404
+
+
+# --- API tokens -----------------------------------------------------------------------------------------------
+
+
+def token_client(user):
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    return Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+
+
+def test_an_api_token_fetches_the_media_urls_the_api_gives(owner, photo):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(owner)
+    url = api.get(f"/api/photos/{photo.pk}/").json()["url"]
+    response = token_client(owner).get(url.removeprefix("http://testserver"))
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    assert body == photo.image.open("rb").read()
+    assert "Authorization" in response["Vary"]
+
+
+def test_an_api_token_fetches_renditions(owner, patient):
+    from lifebook import renditions
+
+    picture = factories.MemoryImageFactory(memory=factories.MemoryFactory(chapter=factories.ChapterFactory(
+        patient=patient)))
+    response = token_client(owner).get(renditions.rendition_url(picture.image.name, 480))
+    assert response.status_code == 200 and response["Content-Type"] == "image/webp"
+
+
+def test_a_token_gets_only_its_owners_files(stranger, photo):
+    assert token_client(stranger).get(photo.image.url).status_code == 404
+
+
+@pytest.mark.parametrize("header", ["Token not-a-real-key", "Token", "Token a b", "Bearer abc", "Basic Zm9vOmJhcg=="])
+def test_a_bad_or_foreign_authorization_header_is_404_not_500(client, photo, header):
+    assert client.get(photo.image.url, HTTP_AUTHORIZATION=header).status_code == 404
+
+
+def test_an_inactive_users_token_gets_nothing(owner, photo):
+    client = token_client(owner)
+    owner.is_active = False
+    owner.save()
+    assert client.get(photo.image.url).status_code == 404

@@ -1,5 +1,6 @@
-"""The care-team page: everyone on the team sees who is on it; owners invite (an account at once, a newcomer
-by an emailed link), change roles and remove people, and the book always keeps an owner."""
+"""The care-team page: everyone on the team sees who is on it; owners invite by email (an emailed link that the
+invitee accepts), change roles and remove people, and the book always keeps an owner.
+Which account may accept an invitation: tests/test_invitation_binding.py."""
 
 import re
 import smtplib
@@ -53,7 +54,7 @@ def test_the_owner_sees_members_with_their_roles_and_the_controls(owner_client, 
     membership = patient.care_team.get(user=caregiver)
     assert reverse("care_team_role", args=[patient.pk, membership.pk]) in page
     assert reverse("care_team_remove", args=[patient.pk, membership.pk]) in page
-    assert "Remove from the team" in page and 'name="who"' in page
+    assert "Remove from the team" in page and 'name="email"' in page
     # Every role select has its own label, so a screen reader says whose role it is.
     assert f'<label class="visually-hidden" for="role-{membership.pk}">Role of Ana Pérez</label>' in page
 
@@ -63,7 +64,7 @@ def test_members_who_do_not_own_the_book_see_the_list_read_only(client, patient,
     client.force_login(therapist if who == "therapist" else caregiver)
     page = client.get(team_url(patient)).content.decode()
     assert "Ana Pérez" in page and "Therapist" in page and "Owner caregiver" in page
-    assert "Remove from the team" not in page and "<select" not in page and 'name="who"' not in page
+    assert "Remove from the team" not in page and "<select" not in page and 'name="email"' not in page
     assert "Only the book’s owner changes who is on the team." in page
 
 
@@ -73,7 +74,7 @@ def test_members_who_do_not_own_the_book_get_404_on_every_change(client, owner, 
     owner_membership = patient.care_team.get(user=owner)
     invitation = Invitation.objects.create(patient=patient, email="new@example.com", invited_by=owner)
     attempts = [
-        (team_url(patient), {"who": "someone@example.com", "role": "caregiver"}),
+        (team_url(patient), {"email": "someone@example.com", "role": "caregiver"}),
         (reverse("care_team_role", args=[patient.pk, owner_membership.pk]), {"role": "therapist"}),
         (reverse("care_team_remove", args=[patient.pk, owner_membership.pk]), {}),
         (reverse("care_team_withdraw", args=[patient.pk, invitation.pk]), {}),
@@ -90,7 +91,7 @@ def test_another_family_gets_404_on_the_team_page_and_its_actions(client, strang
     client.force_login(stranger)
     membership = patient.care_team.get(user=caregiver)
     assert client.get(team_url(patient)).status_code == 404
-    assert client.post(team_url(patient), {"who": "stranger", "role": "owner"}).status_code == 404
+    assert client.post(team_url(patient), {"email": "stranger@example.com", "role": "owner"}).status_code == 404
     assert client.post(reverse("care_team_remove", args=[patient.pk, membership.pk])).status_code == 404
     assert patient.care_team.count() == 2 and not patient.care_team.filter(user=stranger).exists()
 
@@ -108,48 +109,63 @@ def test_the_book_page_links_to_the_care_team_for_every_member(client, patient, 
     assert f'href="{team_url(patient)}"' in client.get(reverse("patient_book", args=[patient.pk])).content.decode()
 
 
-# --- Inviting people who have an account --------------------------------------------------------------------
+# --- Inviting by email -------------------------------------------------------------------------------------
 
 
-def test_an_existing_account_named_by_username_gets_an_invitation_not_a_seat(owner_client, patient):
-    """Nobody joins a team without saying yes, and the inviter learns nothing the account holds."""
-    newcomer = factories.UserFactory(username="pilar", first_name="Pilar Gómez", email="pilar.private@example.com")
-    response = owner_client.post(team_url(patient), {"who": "Pilar", "role": "therapist"})
+def test_inviting_an_address_that_has_an_account_sends_an_invitation_not_a_seat(owner_client, patient):
+    """Nobody joins a team without saying yes."""
+    pilar = factories.UserFactory(username="pilar", first_name="Pilar Gómez", email="pilar@example.com")
+    response = owner_client.post(team_url(patient), {"email": "pilar@example.com", "role": "therapist"})
     assert response.status_code == 302
-    assert not patient.care_team.filter(user=newcomer).exists()
-    assert any("We sent an invitation to Pilar." in m for m in messages_of(response))
+    assert not patient.care_team.filter(user=pilar).exists()
     [email] = mail.outbox
-    assert email.to == ["pilar.private@example.com"]
+    assert email.to == ["pilar@example.com"]
     invitation = Invitation.objects.get()
-    assert (invitation.shown_as, invitation.role) == ("Pilar", "therapist")
+    assert (invitation.email, invitation.role) == ("pilar@example.com", "therapist")
     team_page = owner_client.get(team_url(patient)).content.decode()
-    assert "Pilar" in team_page and "pilar.private@example.com" not in team_page and "Gómez" not in team_page
+    assert "pilar@example.com" in team_page and "Gómez" not in team_page and ">pilar<" not in team_page
 
 
 def test_an_email_gets_the_same_answer_whether_or_not_it_has_an_account(owner_client, patient):
     factories.UserFactory(username="pilar", first_name="Pilar Gómez", email="pilar@example.com")
-    known = messages_of(owner_client.post(team_url(patient), {"who": "  PILAR@example.com ", "role": "caregiver"}))
-    unknown = messages_of(owner_client.post(team_url(patient), {"who": "nobody@example.com", "role": "caregiver"}))
-    assert known[-1].replace("PILAR@example.com", "X") == unknown[-1].replace("nobody@example.com", "X")
+    known = owner_client.post(team_url(patient), {"email": "  PILAR@example.com ", "role": "caregiver"})
+    unknown = owner_client.post(team_url(patient), {"email": "nobody@example.com", "role": "caregiver"})
+    assert known.status_code == unknown.status_code == 302
+    assert messages_of(known)[-1].replace("PILAR@example.com", "X") == messages_of(unknown)[-1].replace(
+        "nobody@example.com", "X")
+    assert mail.outbox[0].body.replace(Invitation.objects.get(email__iexact="pilar@example.com").token, "T") == \
+        mail.outbox[1].body.replace(Invitation.objects.get(email="nobody@example.com").token, "T")
     assert len(mail.outbox) == 2 and patient.care_team.count() == 1
 
 
+def test_the_page_invites_by_email_only(owner_client, patient):
+    """A username names an account, and with it whether it exists; an invitation must be bound to an address the
+    inviter knows. So the form takes an email address, and a username is just a badly typed address."""
+    factories.UserFactory(username="pilar", email="pilar@example.com")
+    page = owner_client.get(team_url(patient)).content.decode()
+    assert "Their email address" in page and 'type="email"' in page and "username or email" not in page
+    response = owner_client.post(team_url(patient), {"email": "pilar", "role": "caregiver"})
+    page = response.content.decode()
+    assert "That email address does not look right. Check it for typos." in page
+    assert "No one has" not in page and "username" not in page.split("Invite someone")[1]
+    assert not Invitation.objects.exists() and not mail.outbox
+
+
 def test_inviting_someone_already_on_the_team_is_refused_in_plain_words(owner_client, patient, caregiver):
-    response = owner_client.post(team_url(patient), {"who": "ana@example.com", "role": "therapist"})
+    response = owner_client.post(team_url(patient), {"email": "ana@example.com", "role": "therapist"})
     assert response.status_code == 200
     assert "ana@example.com is already on this care team." in response.content.decode()
     assert patient.care_team.get(user=caregiver).role == "caregiver"
 
 
 @pytest.mark.parametrize("typed, reason", [
-    ("", "Type their username, or their email address if they have no account yet."),
+    ("", "Type their email address."),
     ("pilar@", "That email address does not look right. Check it for typos."),
     ("pilar@@example", "That email address does not look right. Check it for typos."),
-    ("nobody-by-that-name", "No one has the username “nobody-by-that-name” with an email address to write to. "
-                            "Type their email address instead."),
+    ("nobody-by-that-name", "That email address does not look right. Check it for typos."),
 ])
 def test_bad_input_is_refused_with_a_reason_and_keeps_what_was_typed(owner_client, patient, typed, reason):
-    response = owner_client.post(team_url(patient), {"who": typed, "role": "caregiver"})
+    response = owner_client.post(team_url(patient), {"email": typed, "role": "caregiver"})
     page = response.content.decode()
     assert response.status_code == 200 and reason in page
     assert f'value="{typed}"' in page
@@ -157,10 +173,9 @@ def test_bad_input_is_refused_with_a_reason_and_keeps_what_was_typed(owner_clien
 
 
 def test_an_unknown_role_is_refused(owner_client, patient):
-    factories.UserFactory(username="pilar")
-    response = owner_client.post(team_url(patient), {"who": "pilar", "role": "boss"})
+    response = owner_client.post(team_url(patient), {"email": "pilar@example.com", "role": "boss"})
     assert "Choose one of the roles shown." in response.content.decode()
-    assert patient.care_team.count() == 1
+    assert patient.care_team.count() == 1 and not Invitation.objects.exists()
 
 
 # --- Inviting someone new by email --------------------------------------------------------------------------
@@ -168,7 +183,7 @@ def test_an_unknown_role_is_refused(owner_client, patient):
 
 def test_a_new_email_gets_an_invitation_and_signing_up_through_its_link_joins_the_team(client, owner, patient):
     client.force_login(owner)
-    response = client.post(team_url(patient), {"who": "Pilar@Example.com", "role": "therapist"})
+    response = client.post(team_url(patient), {"email": "Pilar@Example.com", "role": "therapist"})
     assert any("We sent an invitation to Pilar@Example.com" in m for m in messages_of(response))
     invitation = Invitation.objects.get()
     assert (invitation.patient, invitation.role, invitation.invited_by) == (patient, "therapist", owner)
@@ -186,12 +201,15 @@ def test_a_new_email_gets_an_invitation_and_signing_up_through_its_link_joins_th
     signup_link = f"{reverse('signup')}?next={path}"
     assert f'href="{signup_link}"' in page and f'href="{reverse("login")}?next={path}"' in page
 
-    # Signing up comes back to the link, where one button puts them on the team and opens the book.
-    assert "join the care team you were invited to" in client.get(signup_link).content.decode()
-    response = client.post(signup_link, {"username": "pilar", "first_name": "Pilar", "email": "pilar@example.com",
+    # Signing up comes back to the link, where one button puts them on the team and opens the book. The account
+    # gets the invitation's address: the sign-up form through the link asks for none.
+    signup_page = client.get(signup_link).content.decode()
+    assert "join the care team you were invited to" in signup_page and 'name="email"' not in signup_page
+    response = client.post(signup_link, {"username": "pilar", "first_name": "Pilar",
                                          "password1": "a-long-test-password", "password2": "a-long-test-password"},
                            follow=True)
     pilar = User.objects.get(username="pilar")
+    assert pilar.email == "Pilar@Example.com" and len(mail.outbox) == 1  # no confirmation needed: the link was it
     assert response.redirect_chain[-1][0] == path
     assert "Join Juan’s care team" in response.content.decode()
     assert not patient.care_team.filter(user=pilar).exists()  # opening the link is not saying yes
@@ -204,7 +222,7 @@ def test_a_new_email_gets_an_invitation_and_signing_up_through_its_link_joins_th
 
 
 def test_logging_in_through_the_link_joins_the_team(client, owner, patient):
-    pilar = factories.UserFactory(username="pilar", email="old-address@example.com")
+    pilar = factories.UserFactory(username="pilar", email="PILAR@example.com")
     invitation = Invitation.objects.create(patient=patient, email="pilar@example.com", role="caregiver",
                                            invited_by=owner)
     path = reverse("invitation", args=[invitation.token])
@@ -217,7 +235,7 @@ def test_logging_in_through_the_link_joins_the_team(client, owner, patient):
 
 def test_opening_the_link_while_logged_in_asks_before_joining(client, owner, patient):
     """A page elsewhere could send someone's browser to a link; only their own button press joins them."""
-    pilar = factories.UserFactory(username="pilar")
+    pilar = factories.UserFactory(username="pilar", email="p@example.com")
     invitation = Invitation.objects.create(patient=patient, email="p@example.com", role="caregiver", invited_by=owner)
     client.force_login(pilar)
     path = reverse("invitation", args=[invitation.token])
@@ -232,7 +250,8 @@ def test_opening_the_link_while_logged_in_asks_before_joining(client, owner, pat
 def test_an_invitation_works_once(client, owner, patient):
     invitation = Invitation.objects.create(patient=patient, email="p@example.com", role="owner", invited_by=owner)
     path = reverse("invitation", args=[invitation.token])
-    first, second = factories.UserFactory(username="first"), factories.UserFactory(username="second")
+    first = factories.UserFactory(username="first", email="p@example.com")
+    second = factories.UserFactory(username="second")
     client.force_login(first)
     client.post(path, follow=True)  # followed, so the welcome message is shown and gone
     # The one who used it, opening the email again, simply lands on the book.
@@ -289,8 +308,8 @@ def test_a_waiting_invitation_is_listed_and_can_be_withdrawn(owner_client, patie
 
 
 def test_the_same_address_is_not_invited_twice_while_the_first_link_works(owner_client, patient):
-    owner_client.post(team_url(patient), {"who": "pilar@example.com", "role": "caregiver"})
-    response = owner_client.post(team_url(patient), {"who": "PILAR@example.com", "role": "therapist"})
+    owner_client.post(team_url(patient), {"email": "pilar@example.com", "role": "caregiver"})
+    response = owner_client.post(team_url(patient), {"email": "PILAR@example.com", "role": "therapist"})
     assert "pilar@example.com was already invited" in response.content.decode().lower()
     assert Invitation.objects.count() == 1 and len(mail.outbox) == 1
 
@@ -298,7 +317,7 @@ def test_the_same_address_is_not_invited_twice_while_the_first_link_works(owner_
 def test_an_expired_invitation_makes_way_for_a_new_one(owner_client, patient, owner):
     old = Invitation.objects.create(patient=patient, email="pilar@example.com", invited_by=owner,
                                     created_at=timezone.now() - timedelta(days=30))
-    owner_client.post(team_url(patient), {"who": "pilar@example.com", "role": "caregiver"})
+    owner_client.post(team_url(patient), {"email": "pilar@example.com", "role": "caregiver"})
     [new] = Invitation.objects.all()
     assert new.pk != old.pk and not new.is_expired and len(mail.outbox) == 1
 
@@ -307,8 +326,8 @@ def test_when_the_email_cannot_be_sent_nothing_is_kept_and_the_owner_is_told(own
     def broken_mail(*args, **kwargs):
         raise smtplib.SMTPServerDisconnected("connection lost")
 
-    monkeypatch.setattr("accounts.team_views.send_mail", broken_mail)
-    response = owner_client.post(team_url(patient), {"who": "pilar@example.com", "role": "caregiver"})
+    monkeypatch.setattr("accounts.invitations.send_mail", broken_mail)
+    response = owner_client.post(team_url(patient), {"email": "pilar@example.com", "role": "caregiver"})
     assert "The invitation email could not be sent just now" in response.content.decode()
     assert not Invitation.objects.exists()
 
@@ -350,7 +369,7 @@ def test_with_a_second_owner_the_first_may_step_down(owner_client, patient, owne
     membership.refresh_from_db()
     assert membership.role == "caregiver"
     # No longer an owner, so the team's controls are gone for them.
-    assert owner_client.post(team_url(patient), {"who": "x@example.com", "role": "caregiver"}).status_code == 404
+    assert owner_client.post(team_url(patient), {"email": "x@example.com", "role": "caregiver"}).status_code == 404
 
 
 def test_removing_asks_first_and_then_takes_them_off_the_team(client, owner, patient, caregiver):

@@ -42,17 +42,18 @@ def test_the_main_pages_meet_wcag_21_aa(chromium, live_server, client):
         reverse("care_team", args=[patient.pk]), reverse("chapter_create", args=[patient.pk]),
         reverse("memory_create", args=[patient.pk]), reverse("memory_page", args=[patient.pk, memory.pk]),
         reverse("memory_fix_part", args=[patient.pk, memory.pk, picture.pk]),
-        reverse("subject_page", args=[patient.pk, subject.pk]), reverse("book_carousel", args=[patient.pk]),
+        reverse("subject_page", args=[patient.pk, subject.pk]), reverse("account"), reverse("account_delete"),
+        reverse("book_carousel", args=[patient.pk]),
     ]
     for url in urls:
         page.goto(live_server.url + url)
         page.wait_for_load_state("load")
         # A fade-in half done would read as low contrast: judge the page as it settles.
-        page.wait_for_function("document.getAnimations().every(a => a.playState !== 'running')")
+        page.wait_for_function("() => document.getAnimations().every(a => a.playState !== 'running')")
         problems[url] = violations(page)
     # The reader in high contrast, as a therapist may switch it on.
     page.get_by_role("button", name="High contrast").click()
-    page.wait_for_function("document.getAnimations().every(a => a.playState !== 'running')")
+    page.wait_for_function("() => document.getAnimations().every(a => a.playState !== 'running')")
     problems["reader, high contrast"] = violations(page)
     context.close()
     assert not {url: found for url, found in problems.items() if found}

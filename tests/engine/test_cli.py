@@ -2,12 +2,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 from PIL import Image
 
 from tests.engine.conftest import MODELS_DIR, ROOT
+from tests.processes import SAFETY_LIMIT, die_with_parent, wait_until
 
 
 def run(*args):
@@ -71,18 +71,21 @@ def test_train_killed_hard_resumes_from_its_last_checkpoint_when_run_again(tmp_p
     photos, out = write_photos(tmp_path / "photos"), tmp_path / "out"
     command = [sys.executable, "-m", "generation.engine", "train", "--photos", str(photos), "--out", str(out),
                "--steps", "150", *TRAIN_ARGS]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               preexec_fn=die_with_parent())
     try:
-        deadline = time.monotonic() + 120
-        while not (out / "checkpoints" / "step-000010").is_dir():
-            assert process.poll() is None and time.monotonic() < deadline, "no checkpoint was written"
-            time.sleep(0.05)
+        def checkpoint_written():
+            assert process.poll() is None, "the training ended before its first checkpoint"
+            return (out / "checkpoints" / "step-000010").is_dir()
+
+        wait_until(checkpoint_written, "a first checkpoint", poll=0.05)
         process.send_signal(signal.SIGKILL)  # a crash: no clean-up code runs
     finally:
         process.wait(timeout=30)
     assert not (out / "lora.safetensors").exists()
 
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=SAFETY_LIMIT,
+                            preexec_fn=die_with_parent())
     assert result.returncode == 0, result.stderr
     resumed_from = int(re.search(r"Resumed from step (\d+)\.", result.stdout).group(1))
     assert resumed_from >= 10 and resumed_from % 10 == 0

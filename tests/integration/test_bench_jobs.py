@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 
 from tests.engine.conftest import ROOT
+from tests.processes import SAFETY_LIMIT, die_with_parent
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -17,7 +18,7 @@ def test_the_jobs_benchmark_prints_one_json_object_with_its_keys():
         pytest.skip("bench/jobs.py measures the PostgreSQL + Redis configuration")
     result = subprocess.run(
         [sys.executable, "bench/jobs.py", "--json", "--repeats", "1", "--burst", "3", "--size", "64", "--steps", "2"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, capture_output=True, text=True, timeout=SAFETY_LIMIT, preexec_fn=die_with_parent(),
     )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
