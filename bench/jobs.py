@@ -92,6 +92,7 @@ def main(argv=None) -> int:
     from lifebook.celery import app
     from lifebook.models import MemoryImage
     from tests import factories
+    from tests.processes import die_with_parent
 
     quiet_library_logs()
     with app.connection_for_write() as conn:
@@ -101,7 +102,8 @@ def main(argv=None) -> int:
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "lifebook", "worker", "--queues=generate", "--pool=solo",
          "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=WARNING", "-n", "bench@%h"],
-        cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True)
+        cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=die_with_parent())  # gone with this script, even if it is killed
     try:
         params = dict(steps=args.steps, width=args.size, height=args.size, num_images=1, seed=1)
         log("warming the worker (loads the engine)")

@@ -173,8 +173,11 @@ def log_tail(logfile, chars=3000) -> str:
 
 
 def start_server(command, env, logfile, port, timeout=120):
+    from tests.processes import die_with_parent
+
+    # Gone with this script even if it is killed; SIGTERM, so gunicorn stops its own workers.
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=logfile, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=die_with_parent(signal.SIGTERM))
     deadline = time.time() + timeout
     while time.time() < deadline:
         if process.poll() is not None:
