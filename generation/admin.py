@@ -1,5 +1,8 @@
 """Jobs in the admin: what is waiting, running, done or failed, on which worker, with retry and cancel."""
 
+from pathlib import Path
+
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.files.storage import default_storage
 from django.utils.html import format_html, format_html_join
@@ -7,6 +10,7 @@ from django.utils.html import format_html, format_html_join
 from lifebook.admin import thumbnail
 
 from . import jobs
+from .engine.models import describe_base_model
 from .models import GenerationJob, TrainingCheckpoint, TrainingJob
 
 JOB_FIELDS = ("state", "stage", "step", "total_steps", "error", "cancel_requested", "attempts", "worker",
@@ -18,6 +22,11 @@ class JobAdmin(admin.ModelAdmin):
     readonly_fields = JOB_FIELDS
     actions = ["retry_jobs", "cancel_jobs"]
     date_hierarchy = "created_at"
+
+    def changelist_view(self, request, extra_context=None):
+        # Which model the workers use (they read the same settings), shown above every job list.
+        base_model = describe_base_model(settings.LIFEBOOK_BASE_MODEL, Path(settings.LIFEBOOK_MODELS_DIR))
+        return super().changelist_view(request, {**(extra_context or {}), "base_model": base_model})
 
     def has_add_permission(self, request):
         return False  # jobs come from the book pages, the API or the commands, which check their input

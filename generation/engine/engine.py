@@ -23,7 +23,7 @@ from . import checks
 from . import images as im
 from .checks import MASK_MODES, MASKED_CONTENT  # noqa: F401  (part of this module's API)
 from .errors import Cancelled, EngineError, EngineInputError
-from .models import load_pipeline, resolve_source
+from .models import load_pipeline, model_identity, resolve_source
 from .options import Adapter, EngineOptions, PersonRegion  # noqa: F401  (part of this module's API)
 from .prompts import encode_prompts
 
@@ -91,6 +91,7 @@ class Engine:
         self.device, self.dtype = pick_device(self.options.device, self.options.precision)
         path, self.is_demo_model = resolve_source(self.options.base_model, Path(self.options.models_dir))
         self.model_name = self.options.base_model if self.options.base_model in ("tiny", "sd15-random") else path.name
+        self.model_identity = model_identity(path)  # adapters record the one they were trained on
         started = time.perf_counter()
         self.text_pipe = load_pipeline(path, self.dtype, self.options.base_model_config)
         # The other pipelines share the same modules: nothing is loaded twice.
@@ -138,6 +139,7 @@ class Engine:
         path = Path(adapter.path)
         if not path.is_file():
             raise EngineInputError(f"Adapter {adapter.id!r}: there is no file at {path}.")
+        self._refuse_other_base_model(adapter.id, path)
         while len(self._adapters) >= self.options.max_resident_adapters:
             oldest = next((a for a in self._adapters if a not in keep), None)
             if oldest is None:
@@ -154,6 +156,23 @@ class Engine:
                 f"Adapter {adapter.id!r}: {path.name} is not a LoRA this base model can use ({exc})."
             ) from exc
         self._adapters[adapter.id] = path
+
+    def _refuse_other_base_model(self, adapter_id: str, path: Path) -> None:
+        """An adapter only suits the weights it was trained against; ours record them (kohya files
+        from other tools say nothing, and are tried as they are)."""
+        from .lora_formats import read_metadata
+
+        try:
+            metadata = read_metadata(path) if path.suffix.lower() == ".safetensors" else {}
+        except Exception:
+            return  # unreadable: load_lora_weights says so in its own message
+        trained_on = metadata.get("lifebook.base_model_identity")
+        if trained_on and trained_on != self.model_identity:
+            raise EngineInputError(
+                f"Adapter {adapter_id!r} was trained on another base model "
+                f"({metadata.get('lifebook.base_model', trained_on)}), not on {self.model_name}; "
+                "train it again on this one."
+            )
 
     def activate_adapters(self, adapters) -> dict[str, float]:
         """Make exactly these adapters active, at these weights (loading any not resident); every

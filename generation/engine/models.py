@@ -161,20 +161,36 @@ def build_builtin(name: str, target: Path) -> Path:
 
 
 def resolve_source(base_model: str, models_dir: Path) -> tuple[Path, bool]:
-    """(path to load, is it a demo model). Builds a built-in model the first time it is asked for."""
+    """(path to load, is it a demo model). Builds a built-in model the first time it is asked for.
+    A plain name is a model installed with `manage.py install_model` into `models_dir`."""
     if base_model in BUILT_IN:
         target = models_dir / base_model
         if not (target / MARKER).exists():
             build_builtin(base_model, target)
         return target, True
+    installed = Path(models_dir) / base_model
+    if "/" not in base_model and (installed / MARKER).exists():
+        return installed, _is_demo(installed)
     path = Path(base_model).expanduser()
     if not path.exists():
         raise EngineConfigError(
-            f"LIFEBOOK_BASE_MODEL is {base_model!r}: that is neither 'tiny', 'sd15-random', "
-            "a diffusers folder nor a .safetensors/.ckpt file that exists."
+            f"LIFEBOOK_BASE_MODEL is {base_model!r}: that is neither 'tiny', 'sd15-random', the name of a model "
+            f"installed in {models_dir}, a diffusers folder nor a .safetensors/.ckpt file that exists."
         )
-    marker = path / MARKER if path.is_dir() else None
-    return path, bool(marker and marker.exists())
+    return path, bool(path.is_dir() and _is_demo(path))
+
+
+def _record(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_demo(folder: Path) -> bool:
+    """Built-in models' records say demo; an installed model's record says it is real."""
+    record = _record(folder)
+    return bool(record and record.get("demo", True))
 
 
 def load_pipeline(path: Path, dtype: "torch.dtype", config_dir: str | None = None):
@@ -187,17 +203,20 @@ def load_pipeline(path: Path, dtype: "torch.dtype", config_dir: str | None = Non
             raise EngineConfigError(f"{path} is a folder but not a diffusers model (no model_index.json).")
         pipe = StableDiffusionPipeline.from_pretrained(path, local_files_only=True, **common)
     elif path.suffix.lower() in (".safetensors", ".ckpt"):
-        # Single-file SD1.5 checkpoints need the architecture's config files; with no network they
-        # must come from a local diffusers folder (LIFEBOOK_BASE_MODEL_CONFIG).
-        try:
-            pipe = StableDiffusionPipeline.from_single_file(
-                str(path), config=config_dir, local_files_only=True, **common
-            )
-        except Exception as exc:  # diffusers raises many kinds here; one clear message instead
-            raise EngineConfigError(
-                f"Could not load {path.name} as a Stable Diffusion 1.5 checkpoint ({exc}). With no network, "
-                "set LIFEBOOK_BASE_MODEL_CONFIG to a local diffusers folder of SD1.5 (configs and tokenizer)."
-            ) from exc
+        # A single SD1.5 checkpoint lacks its parts' configs and tokenizer: they ship with the project
+        # (install.py). LIFEBOOK_BASE_MODEL_CONFIG may still name a local diffusers folder to use instead.
+        from .install import check_sd15_checkpoint, write_config_folder
+
+        if not config_dir:  # a config folder names the architecture itself (used by tests on the tiny model)
+            check_sd15_checkpoint(path)
+        with tempfile.TemporaryDirectory(prefix="lifebook-sd15-config-") as shipped:
+            config = config_dir or str(write_config_folder(Path(shipped) / "sd15"))
+            try:
+                pipe = StableDiffusionPipeline.from_single_file(str(path), config=config, local_files_only=True, **common)
+            except Exception as exc:  # diffusers raises many kinds here; one clear message instead
+                raise EngineConfigError(
+                    f"Could not load {path.name} as a Stable Diffusion 1.5 checkpoint ({exc})."
+                ) from exc
     else:
         raise EngineConfigError(f"{path}: a base model is a diffusers folder or a .safetensors/.ckpt file.")
     pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config, **SCHEDULER_CONFIG)
@@ -214,8 +233,17 @@ def load_tokenizer(base_model: str, models_dir: Path, config_dir: str | None = N
         folder = Path(models_dir) / base_model / "tokenizer"
         if not folder.is_dir():
             return build_tiny_tokenizer()  # what both built-in models are built with
+    elif "/" not in base_model and (Path(models_dir) / base_model / MARKER).exists():
+        folder = Path(models_dir) / base_model / "tokenizer"  # an installed model
     else:
         path = Path(base_model).expanduser()
+        if path.is_file() and not config_dir:
+            from .install import build_clip_tokenizer  # a single file uses SD1.5's shipped tokenizer
+
+            try:
+                return build_clip_tokenizer()
+            except EngineConfigError:
+                return None
         folder = path / "tokenizer" if path.is_dir() else (Path(config_dir) / "tokenizer" if config_dir else None)
         if folder is None or not folder.is_dir():
             return None
@@ -232,11 +260,33 @@ def model_identity(path: Path) -> str:
 
     digest = hashlib.sha256()
     if path.is_dir():
+        installed_hash = (_record(path) or {}).get("sha256")
+        if installed_hash:  # an installed model: its content hash, not its record (which has a date)
+            digest.update(installed_hash.encode())
         for name in ("model_index.json", "unet/config.json", "text_encoder/config.json", MARKER):
-            if (path / name).exists():
+            if (path / name).exists() and not (name == MARKER and installed_hash):
                 digest.update(name.encode() + (path / name).read_bytes())
         for weights in sorted(path.glob("*/*.safetensors")) + sorted(path.glob("*/*.bin")):
             digest.update(f"{weights.relative_to(path)}:{weights.stat().st_size}".encode())
     else:
         digest.update(f"{path.name}:{path.stat().st_size}".encode())
     return f"{path.name}-{digest.hexdigest()[:16]}"
+
+
+def describe_base_model(base_model: str, models_dir: Path) -> dict:
+    """What LIFEBOOK_BASE_MODEL names, without loading or building anything (for the admin):
+    {"name", "kind": "demo" | "installed" | "folder" | "file" | "missing", and an installed model's record}."""
+    if base_model in BUILT_IN:
+        return {"name": base_model, "kind": "demo"}
+    installed = Path(models_dir) / base_model
+    if "/" not in base_model and (installed / MARKER).exists():
+        record = _record(installed) or {}
+        kind = "demo" if record.get("demo", True) else "installed"
+        return {"name": base_model, "kind": kind, "path": str(installed), **{
+            key: record[key] for key in ("sha256", "source", "installed_at") if key in record}}
+    path = Path(base_model).expanduser()
+    if path.is_dir():
+        return {"name": path.name, "kind": "demo" if _is_demo(path) else "folder", "path": str(path)}
+    if path.is_file():
+        return {"name": path.name, "kind": "file", "path": str(path)}
+    return {"name": base_model, "kind": "missing"}

@@ -127,5 +127,5 @@ def test_a_single_file_that_is_not_a_checkpoint_is_a_clear_error(tmp_path):
 
     checkpoint = tmp_path / "model.safetensors"
     save_file({"not.a.model": torch.zeros(2)}, str(checkpoint))
-    with pytest.raises(EngineConfigError, match="Could not load model.safetensors"):
+    with pytest.raises(EngineConfigError, match="model.safetensors is not a Stable Diffusion checkpoint"):
         Engine(EngineOptions(base_model=str(checkpoint), models_dir=tmp_path))
