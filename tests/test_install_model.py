@@ -168,15 +168,17 @@ def test_a_full_size_sd15_single_file_installs_and_draws_like_its_folder(models_
     engine, by_name = picture("v1-5-pruned-emaonly", models_dir)
     assert not engine.is_demo_model and engine.model_name == "v1-5-pruned-emaonly"
     del engine
-    # sd15-random was built with the tiny tokenizer; its weights are read here as a diffusers folder
-    # with SD1.5's tokenizer, so that only the way the weights came differs
-    folder = tmp_path / "sd15-random-clip"
+    # sd15-random was built with the tiny tokenizer and its own scheduler settings; its weights are read
+    # here as a diffusers folder with SD1.5's tokenizer and published scheduler (timesteps "leading"),
+    # so that only the way the weights came differs
+    folder = tmp_path / "sd15-random-as-published"
     folder.mkdir()
-    for part in ("unet", "vae", "text_encoder", "scheduler"):
-        (folder / part).symlink_to(original / part)
+    for part in ("unet", "vae", "text_encoder"):
+        (folder / part).symlink_to(original.resolve() / part)
+    (folder / "scheduler").symlink_to(installed / "scheduler")
     shutil.copy(original / "model_index.json", folder)
     build_clip_tokenizer().save_pretrained(str(folder / "tokenizer"))
     _, from_folder = picture(str(folder), MODELS_DIR)
-    # fp16 weights against fp32 ones: the same picture within rounding
+    # fp16 weights (the install) against fp32 ones: the same picture but for rounding (measured: max 1)
     difference = np.abs(by_name.astype(int) - from_folder.astype(int))
-    assert difference.mean() < 2 and difference.max() < 40
+    assert difference.max() <= 3 and difference.mean() < 0.5

@@ -4,6 +4,7 @@ SOURCE: a Stable Diffusion 1.5 checkpoint (.safetensors/.ckpt), a diffusers fold
 The work (checks, conversion, record) is the engine's (generation/engine/install.py); this prints it.
 """
 
+import sys
 from pathlib import Path
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from tqdm import tqdm
 
 from generation.engine.errors import EngineConfigError
 from generation.engine.install import install_model
+from generation.engine.logs import quiet_library_logs
 
 STAGES = {
     "downloading": gettext_lazy("Downloading"), "hashing": gettext_lazy("Checking the file's contents"),
@@ -30,6 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--name", help=gettext_lazy("the name to give it (default: from the file or folder name)"))
 
     def handle(self, source, name, **options):
+        quiet_library_logs()  # our own progress bar, not the libraries' loading chatter
         bars: dict[str, tqdm] = {}
 
         def progress(stage, done, total):
@@ -37,7 +40,7 @@ class Command(BaseCommand):
                 for bar in bars.values():
                     bar.close()
                 scale = dict(unit="B", unit_scale=True, unit_divisor=1024) if stage == "hashing" else {}
-                bars[stage] = tqdm(total=total, desc=str(STAGES.get(stage, stage)), file=self.stderr._out, **scale)
+                bars[stage] = tqdm(total=total, desc=str(STAGES.get(stage, stage)), file=sys.stderr, **scale)
             bar = bars[stage]
             bar.update(done - bar.n)
 
