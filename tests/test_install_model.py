@@ -8,7 +8,7 @@ import pytest
 import torch
 from django.core.management import CommandError, call_command
 from django.urls import reverse
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from generation.engine.install import UNET_CONTEXT, UNET_IN
 from tests import factories
@@ -120,13 +120,14 @@ def test_the_admin_shows_which_model_the_workers_use(client, settings, models_di
 
 
 def test_an_installed_name_resolves_to_its_folder(models_dir):
-    from generation.engine.models import model_identity, resolve_source
+    from generation.engine.models import build_tiny_tokenizer, load_tokenizer, model_identity, resolve_source
     from tests.engine.conftest import MODELS_DIR
 
     folder = models_dir / "my-sd15"
     shutil.copytree(MODELS_DIR / "tiny", folder)
     (folder / "lifebook_model.json").write_text(json.dumps({"name": "my-sd15", "sha256": "cd" * 32, "demo": False}))
     assert resolve_source("my-sd15", models_dir) == (folder, False)
+    assert load_tokenizer("my-sd15", models_dir)("a house").input_ids == build_tiny_tokenizer()("a house").input_ids
     before = model_identity(folder)
     (folder / "lifebook_model.json").write_text(json.dumps({"name": "my-sd15", "sha256": "cd" * 32, "demo": False,
                                                             "installed_at": "2030-01-01T00:00:00+00:00"}))
@@ -160,6 +161,17 @@ def test_a_full_size_sd15_single_file_installs_and_draws_like_its_folder(models_
     assert "Installed v1-5-pruned-emaonly" in capsys.readouterr().out
     call_command("install_model", str(single))
     assert "already installed" in capsys.readouterr().out
+
+    # the same weights from their diffusers folder: the same fp16 UNet, another record
+    call_command("install_model", str(original), name="from-folder")
+    from_folder_record = json.loads((models_dir / "from-folder" / "lifebook_model.json").read_text())
+    assert from_folder_record["format"] == "diffusers" and from_folder_record["sha256"] != record["sha256"]
+    unet_file = "unet/diffusion_pytorch_model.safetensors"
+    from_file_unet, from_folder_unet = load_file(str(installed / unet_file)), load_file(str(models_dir / "from-folder" / unet_file))
+    assert from_file_unet.keys() == from_folder_unet.keys()
+    assert all(torch.equal(from_file_unet[key], from_folder_unet[key]) for key in from_file_unet)
+    del from_file_unet, from_folder_unet
+    shutil.rmtree(models_dir / "from-folder")
 
     def picture(base_model, models):
         engine = Engine(EngineOptions(base_model=base_model, models_dir=models))

@@ -292,7 +292,9 @@ def install_model(source: str, models_dir: Path, name: str | None = None,
             finally:
                 shutil.rmtree(config, ignore_errors=True)
         else:
-            pipe = StableDiffusionPipeline.from_pretrained(str(path), local_files_only=True, **common)
+            # a Hub snapshot lists a feature extractor (for the safety checker) whose files are not fetched
+            pipe = StableDiffusionPipeline.from_pretrained(str(path), local_files_only=True, feature_extractor=None,
+                                                           **common)
             if not (path / "tokenizer").is_dir():  # a folder without its tokenizer gets SD1.5's
                 pipe.tokenizer = build_clip_tokenizer()
         if progress:
