@@ -106,3 +106,13 @@ class PasswordCheckForm(forms.Form):
         if authenticate(self.request, username=user.get_username(), password=password) != user:
             raise forms.ValidationError(_("That is not your password. Try again."), code="wrong_password")
         return password
+
+
+class EmailSettingsForm(forms.ModelForm):
+    """Whether Lifebook emails when a job this person started ends (the dashboard notice stays either way)."""
+
+    class Meta:
+        model = User
+        fields = ["email_when_jobs_end"]
+        labels = {"email_when_jobs_end": _("Email me when pictures or learning I started are done, fail or are stopped")}
+        help_texts = {"email_when_jobs_end": _("The dashboard shows it either way.")}

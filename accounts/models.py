@@ -12,6 +12,9 @@ class User(AbstractUser):
     """Our own user model from the first migration, so it can grow without pain."""
 
     email = models.EmailField("email address", blank=True)
+    email_when_jobs_end = models.BooleanField(
+        "email me when pictures or learning finish", default=True,
+        help_text="A short email when a job you started is done, failed or was stopped.")
 
     class Meta:
         constraints = [

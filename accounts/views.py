@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods
 
 from . import addresses, invitations
 from .deletion import AccountDeletionRefused, books_only_they_own, delete_account
-from .forms import AddressForm, PasswordCheckForm, SignUpForm
+from .forms import AddressForm, EmailSettingsForm, PasswordCheckForm, SignUpForm
 from .models import CareTeamMember
 
 
@@ -92,6 +92,10 @@ def _memberships(user):
 @login_required
 def account(request):
     """Your details, your care teams, and the ways to change your address or password or delete the account."""
+    if request.method == "POST" and request.POST.get("form") == "emails":  # the email settings, not the address
+        EmailSettingsForm(request.POST, instance=request.user).save()
+        messages.success(request, _("Saved."))
+        return redirect("account")
     form = AddressForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
@@ -101,7 +105,8 @@ def account(request):
             messages.add_message(request, *_address_sent_message(email, addresses.send_check(request, request.user,
                                                                                               email)))
         return redirect("account")
-    return render(request, "registration/account.html", {"form": form, "memberships": _memberships(request.user)})
+    return render(request, "registration/account.html", {"form": form, "memberships": _memberships(request.user),
+                                                          "email_settings": EmailSettingsForm(instance=request.user)})
 
 
 @require_http_methods(["GET", "POST"])

@@ -11,7 +11,7 @@ from lifebook.admin import thumbnail
 
 from . import jobs
 from .engine.models import describe_base_model
-from .models import GenerationJob, TrainingCheckpoint, TrainingJob
+from .models import GenerationJob, Notice, TrainingCheckpoint, TrainingJob
 
 JOB_FIELDS = ("state", "stage", "step", "total_steps", "error", "cancel_requested", "attempts", "worker",
               "created_by", "created_at", "dispatched_at", "started_at", "heartbeat_at", "finished_at")
@@ -118,3 +118,17 @@ class TrainingCheckpointAdmin(admin.ModelAdmin):
         for checkpoint in queryset:
             jobs.choose_checkpoint(checkpoint)
         self.message_user(request, "The subject's pictures will use the chosen checkpoint from now on.")
+
+
+@admin.register(Notice)
+class NoticeAdmin(admin.ModelAdmin):
+    """Read only: notices are left by job ends (generation.notices); an admin can see who was told what."""
+
+    list_display = ("user", "kind", "job_id", "outcome", "patient", "created_at", "dismissed_at")
+    list_filter = ("kind", "outcome")
+    search_fields = ("user__username", "patient__name")
+    readonly_fields = ("user", "patient", "kind", "job_id", "subject", "memory", "outcome", "job_finished_at",
+                       "created_at", "dismissed_at")
+
+    def has_add_permission(self, request):
+        return False

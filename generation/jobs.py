@@ -26,7 +26,7 @@ from django.utils.translation import gettext_noop
 
 from lifebook.models import Memory, MemoryImage, Subject, patient_file_path
 
-from . import calls
+from . import calls, notices
 from .calls import GENERATION_DEFAULTS  # noqa: F401  (the defaults are part of this module's API)
 from .engine.checks import MASK_MODES, MASKED_CONTENT
 from .engine.errors import EngineInputError
@@ -341,6 +341,7 @@ def cancel(job) -> str:
     if model.objects.filter(pk=job.pk, state=JobState.QUEUED).update(state=JobState.CANCELLED, finished_at=now,
                                                                        cancel_requested=True):
         cleanup_cancelled(job)
+        notices.job_ended(job)
         return JobState.CANCELLED
     if model.objects.filter(pk=job.pk, state=JobState.RUNNING).update(cancel_requested=True):
         return JobState.RUNNING
@@ -391,6 +392,7 @@ def sweep(*, stale_seconds: float | None = None, now=None) -> dict:
                 if model.objects.filter(pk=job.pk, state=JobState.RUNNING, run_token=job.run_token).update(
                         state=JobState.CANCELLED, finished_at=now, run_token=None):
                     cleanup_cancelled(job)
+                    notices.job_ended(job)
                 continue
             if job.attempts >= settings.LIFEBOOK_JOB_MAX_ATTEMPTS:
                 with transaction.atomic():
@@ -400,6 +402,7 @@ def sweep(*, stale_seconds: float | None = None, now=None) -> dict:
                               "An administrator can look at the workers and retry it.")
                     if failed:
                         remove_inputs(job)
+                        notices.job_ended(job)
                 counts["failed"] += failed
                 continue
             counts["requeued"] += model.objects.filter(pk=job.pk, state=JobState.RUNNING, run_token=job.run_token).update(

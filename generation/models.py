@@ -150,6 +150,9 @@ class GenerationJob(Job):
     inpaint_subject = models.ForeignKey(Subject, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
                                         help_text="Who appears in the repainted part.")
     preview = models.TextField(blank=True, help_text="The latest preview, as a small data: URL.")
+    # How many pictures, and which one is being made when they are made one after another (0: all together).
+    pictures = models.PositiveSmallIntegerField(default=0)
+    picture = models.PositiveSmallIntegerField(default=0)
     results = models.ManyToManyField(MemoryImage, blank=True, related_name="generation_jobs")
 
     def __str__(self):
@@ -158,3 +161,35 @@ class GenerationJob(Job):
     @property
     def patient(self):
         return self.memory.chapter.patient
+
+
+class Notice(models.Model):
+    """"Your pictures are ready": left on the dashboard of the person who started a job, once per job end.
+    Goes with the book (patient CASCADE), so erasing a book leaves no trace of its jobs here."""
+
+    class Kind(models.TextChoices):
+        TRAINING = "training", "Learning a face"
+        PICTURES = "pictures", "Pictures for a memory"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notices")
+    patient = models.ForeignKey("lifebook.Patient", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    job_id = models.PositiveIntegerField()
+    # What the link opens; a deleted subject or memory takes its notices with it.
+    subject = models.ForeignKey(Subject, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    memory = models.ForeignKey(Memory, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    outcome = models.CharField(max_length=10, choices=JobState.choices)
+    # The job's finished_at: a job run again after failing ends again and gets a new notice, while a
+    # second attempt to record the same end finds this one (the constraint below).
+    job_finished_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["kind", "job_id", "job_finished_at"],
+                                               name="one_notice_per_job_end")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.job_id} {self.outcome} for {self.user}"
+

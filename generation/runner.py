@@ -30,7 +30,7 @@ from PIL import Image
 
 from lifebook.models import MemoryImage, patient_file_path
 
-from . import calls, jobs
+from . import calls, jobs, notices
 from .engine import Cancelled, EngineInputError, EngineOptions
 from .models import GenerationJob, JobState, TrainingCheckpoint, TrainingJob
 
@@ -143,9 +143,12 @@ def claim(model, job_id):
 
 
 def finish(job, state, **fields) -> bool:
-    """running -> a final state, only while this worker's claim holds."""
-    return bool(type(job).objects.filter(pk=job.pk, state=JobState.RUNNING, run_token=job.run_token).update(
+    """running -> a final state, only while this worker's claim holds; the starter is told (generation.notices)."""
+    ended = bool(type(job).objects.filter(pk=job.pk, state=JobState.RUNNING, run_token=job.run_token).update(
         state=state, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields))
+    if ended:
+        notices.job_ended(job)
+    return ended
 
 
 def _fail(job, exc) -> bool:
@@ -264,8 +267,9 @@ def run_generation_job(job_id: int) -> str:
     try:
         engine = get_engine()
 
-        def progress(update):  # cheap: the heartbeat thread encodes only the preview it writes
-            heartbeat.report(step=update.step, total_steps=update.total, stage=update.stage, preview=update.preview)
+        def progress(update, *, picture=0, pictures=1):  # cheap: the heartbeat thread encodes only the preview
+            heartbeat.report(step=update.step, total_steps=update.total, stage=update.stage, preview=update.preview,
+                             picture=picture, pictures=pictures)
 
         result = generate(engine, job, progress=progress, cancel=heartbeat.should_stop)
     except Cancelled:
@@ -296,11 +300,13 @@ def generate(engine, job: GenerationJob, *, progress, cancel):
         mask = _open(job.mask_file).convert("L") if job.mask_file else None
     call = calls.call_for(job, source=source, mask=mask, adapter_file=lambda checkpoint: _local(checkpoint.adapter))
     method = getattr(engine, call.operation)
-    if call.repeat == 1:
-        return method(**call.kwargs, progress=progress, cancel=cancel)
+    if call.repeat == 1:  # all its pictures in one batch, made together (picture 0: no "picture 2 of 4")
+        together = functools.partial(progress, picture=0, pictures=call.kwargs.get("num_images", 1))
+        return method(**call.kwargs, progress=together, cancel=cancel)
     seed = call.kwargs["seed"]
     return _merge([method(**{**call.kwargs, "seed": None if seed is None else (seed + i) % 2**32},
-                          progress=progress, cancel=cancel) for i in range(call.repeat)])
+                          progress=functools.partial(progress, picture=i + 1, pictures=call.repeat), cancel=cancel)
+                   for i in range(call.repeat)])
 
 
 def store_results(job: GenerationJob, result) -> bool:

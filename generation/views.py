@@ -8,8 +8,8 @@ from django.views.decorators.http import require_POST
 
 from lifebook.subject_views import subject_for
 
-from . import jobs
-from .models import GenerationJob, JobState, TrainingCheckpoint, TrainingJob
+from . import jobs, progress_words
+from .models import GenerationJob, JobState, Notice, TrainingCheckpoint, TrainingJob
 from .planning import adapter_for
 
 
@@ -17,8 +17,13 @@ def training_context(subject) -> dict:
     training = subject.training_jobs.order_by("-created_at", "-pk").first()
     checkpoints = list(training.checkpoints.all()) if training else []
     chosen = adapter_for(subject)
-    return {"training": training, "checkpoints": checkpoints, "chosen_checkpoint": chosen,
-            "training_active": bool(training and training.state in (JobState.QUEUED, JobState.RUNNING))}
+    active = bool(training and training.state in (JobState.QUEUED, JobState.RUNNING))
+    chosen_place = None
+    if chosen:  # "stage 3 of 6": where the checkpoint in use sits among its training's checkpoints
+        steps = list(TrainingCheckpoint.objects.filter(job_id=chosen.job_id).values_list("step", flat=True))
+        chosen_place = {"number": steps.index(chosen.step) + 1, "count": len(steps)}
+    return {"training": training, "checkpoints": checkpoints, "chosen_checkpoint": chosen, "chosen_place": chosen_place,
+            "training_active": active, "training_words": progress_words.training_words(training) if active else ""}
 
 
 def _back(patient_id, subject_id):
@@ -80,8 +85,9 @@ STYLES = {
 
 def generation_context(memory) -> dict:
     job = memory.generation_jobs.order_by("-created_at", "-pk").first()
+    active = bool(job and job.state in (JobState.QUEUED, JobState.RUNNING))
     return {"job": job, "styles": [(key, label) for key, (label, _) in STYLES.items()],
-            "job_active": bool(job and job.state in (JobState.QUEUED, JobState.RUNNING))}
+            "job_active": active, "job_words": progress_words.pictures_words(job) if active else ""}
 
 
 def _memory_back(patient_id, memory_id):
@@ -137,3 +143,30 @@ def generation_cancel(request, patient_id, memory_id, job_id):
     else:
         messages.info(request, "It had already finished.")
     return _memory_back(patient_id, memory_id)
+
+
+# --- notices: a job someone started has ended ---------------------------------------
+
+
+def notices_for(user) -> list:
+    """The user's notices not yet dismissed, about books (and memories) they can still see, in words."""
+    from django.db.models import Q
+
+    from accounts.access import memories_for, patients_for
+
+    from .notices import notice_link, notice_text
+
+    rows = (Notice.objects.filter(user=user, dismissed_at__isnull=True, patient__in=patients_for(user))
+            .filter(Q(memory__isnull=True) | Q(memory__in=memories_for(user)))
+            .select_related("patient", "subject")[:20])
+    return [{"pk": row.pk, "text": notice_text(row), "link": notice_link(row), "outcome": row.outcome} for row in rows]
+
+
+@login_required
+@require_POST
+def notice_dismiss(request, notice_id):
+    from django.utils import timezone
+
+    notice = get_object_or_404(Notice, pk=notice_id, user=request.user)  # someone else's notice: 404
+    Notice.objects.filter(pk=notice.pk, dismissed_at__isnull=True).update(dismissed_at=timezone.now())
+    return redirect("dashboard")

@@ -128,6 +128,8 @@ EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Lifebook <no-reply@localhost>")
 # Days a care-team invitation link keeps working (it works once).
 LIFEBOOK_INVITATION_DAYS = env.int("LIFEBOOK_INVITATION_DAYS", default=14)
+# The address the emails link to (a worker sending "your pictures are ready" has no request to read it from).
+LIFEBOOK_SITE_URL = env("LIFEBOOK_SITE_URL", default="http://localhost:8000")
 
 # --- Internationalisation -------------------------------------------------------
 LANGUAGE_CODE = "en"

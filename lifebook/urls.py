@@ -17,6 +17,7 @@ TEAM = "patients/<int:patient_id>/team/"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
+    path("notices/<int:notice_id>/dismiss/", training.notice_dismiss, name="notice_dismiss"),
     path("patients/new/", views.patient_create, name="patient_create"),
     path("patients/import/", export_views.book_import, name="book_import"),
     path("patients/<int:patient_id>/", views.patient_book, name="patient_book"),

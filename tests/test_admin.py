@@ -70,7 +70,7 @@ def test_every_add_page_renders_or_is_deliberately_closed(client, superuser):
     client.force_login(superuser)
     # Files only come through the upload service or the generator; jobs through the book, API or commands.
     closed = {"referencephoto", "memoryimage", "trainingjob", "generationjob", "trainingcheckpoint",
-              "auditevent"}  # the audit trail is written by the app only (lifebook.audit)
+              "auditevent", "notice"}  # the audit trail and notices are written by the app only
     for model, url in _admin_urls("add"):
         expected = 403 if model._meta.model_name in closed else 200
         assert client.get(url).status_code == expected, url

@@ -9,6 +9,7 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 from PIL import Image
 from rest_framework.authtoken.models import Token
 from rest_framework.renderers import BrowsableAPIRenderer
@@ -16,7 +17,7 @@ from rest_framework.test import APIRequestFactory, force_authenticate
 
 from accounts.models import Invitation
 from generation import jobs
-from generation.models import GenerationJob, TrainingCheckpoint, TrainingJob
+from generation.models import GenerationJob, Notice, TrainingCheckpoint, TrainingJob
 from lifebook import renditions
 from lifebook.uploads import add_reference_photo, add_uploaded_memory_image
 from tests import factories
@@ -50,6 +51,10 @@ def book(patient):
     checkpoint.adapter.save("lora.safetensors", ContentFile(b"weights"), save=False)
     checkpoint.save()
     invitation = Invitation.objects.create(patient=patient, email="new@example.com")
+    # A notice belongs to one person (the one who started the job): anyone else's dismiss is a 404.
+    notice = Notice.objects.create(user=patient.care_team.get(role="owner").user, patient=patient, kind="training",
+                                   job_id=training.pk, subject=subject, outcome="succeeded",
+                                   job_finished_at=timezone.now())
     api_objects = {  # the API's router names (api:<basename>-detail, ...) -> the object they point at
         "patient": patient, "care-team": patient.care_team.first(), "subject": subject, "photo": photo,
         "chapter": memory.chapter, "memory": memory, "memory-image": image, "training-job": training,
@@ -60,6 +65,7 @@ def book(patient):
             "memory_id": memory.pk, "image_id": image.pk, "chapter_id": memory.chapter.pk,
             "member_id": patient.care_team.first().pk,
             "invitation_id": invitation.pk,
+            "notice_id": notice.pk,
             "checkpoint_id": checkpoint.pk, "paths": [photo.image.name, image.image.name],
             "picture_paths": [image.image.name], "api": api_objects}
 
@@ -99,7 +105,7 @@ def _patient_scoped(book):
         if name.startswith("api:") and "<pk>" in route:
             kwargs["pk"] = book["api"][_api_basename(name)].pk
         for param in ("patient_id", "subject_id", "photo_id", "job_id", "checkpoint_id", "memory_id", "image_id",
-                      "chapter_id", "member_id", "invitation_id"):
+                      "chapter_id", "member_id", "invitation_id", "notice_id"):
             if f"{param}>" in route:
                 kwargs[param] = book[param]
         if "memory_id" in kwargs and "job_id" in kwargs:  # a picture job of that memory, not a training

@@ -90,9 +90,10 @@ def test_teaching_shows_progress_that_refreshes_itself_and_can_be_stopped(client
     client.force_login(owner)
     client.post(page(subject, "training_start"))
     job = TrainingJob.objects.get(subject=subject)
-    TrainingJob.objects.filter(pk=job.pk).update(state=JobState.RUNNING, step=600, total_steps=2400, eta_seconds=90)
+    TrainingJob.objects.filter(pk=job.pk).update(state=JobState.RUNNING, step=600, total_steps=2400, eta_seconds=190,
+                                                 stage="training")
     fragment = client.get(page(subject, "training_status")).content.decode()
-    assert "step 600 of 2400" in fragment and "about 90 seconds left" in fragment
+    assert "step 600 of 2400, about 3 minutes left" in fragment and "seconds" not in fragment
     assert 'hx-trigger="every 2s"' in fragment and 'value="25"' in fragment
     again = client.post(page(subject, "training_start"), follow=True)
     assert "already being trained" in again.content.decode()

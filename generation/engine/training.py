@@ -44,6 +44,7 @@ from .lora_formats import read_metadata, save_diffusers_lora, save_kohya_lora
 from .models import load_pipeline, model_identity, resolve_source
 from .options import EngineOptions, TrainingOptions  # noqa: F401  (TrainingOptions is part of this module's API)
 from .photos import PreparedSet, prepare_photos
+from .steps import StepTimer
 
 TRAINER_VERSION = 1
 UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
@@ -93,7 +94,8 @@ class TrainingResult:
 
 @dataclass(frozen=True)
 class TrainingProgress:
-    stage: str  # "class images", "caching", "training", "saving checkpoint", "checkpoint" (saved)
+    # "class images", "caching", "training", "saving checkpoint", "making samples", "checkpoint" (saved)
+    stage: str
     step: int
     total: int
     loss: float | None = None  # mean of the last few steps
@@ -309,7 +311,8 @@ class _Run:
 
         for module in self.trained_modules():
             module.train()
-        started, first_step = time.monotonic(), start
+        timer = StepTimer()
+        timer.start(start, time.monotonic())
         checkpoints = self.checkpoints()
         for step in range(start + 1, self.total + 1):
             self._check_cancel(step - 1)
@@ -339,9 +342,9 @@ class _Run:
             if not math.isfinite(value):
                 raise EngineInputError(f"Training diverged at step {step} (the loss is {value}); lower the learning rate.")
             self.losses.append(value)
-            elapsed = time.monotonic() - started
-            eta = elapsed / (step - first_step) * (self.total - step)
-            self.progress(TrainingProgress("training", step, self.total, _recent_mean(self.losses), eta))
+            timer.step_done(step, time.monotonic())
+            self.progress(TrainingProgress("training", step, self.total, _recent_mean(self.losses),
+                                           timer.seconds_left(step, self.total)))
             if step % options.checkpoint_every == 0 or step == self.total:
                 checkpoints = [c for c in checkpoints if c.step != step]
                 checkpoints.append(self.save_checkpoint(step, optimizer, optimizer_name, scaler))
@@ -414,6 +417,8 @@ class _Run:
         save_diffusers_lora(unet_lora, partial / "lora.safetensors", rank=self.options.rank, alpha=self.options.alpha,
                             target_modules=UNET_TARGETS, metadata=self.metadata(step),
                             text_encoder_lora=text_lora, text_target_modules=TEXT_TARGETS)
+        # Sample pictures take a while (minutes on a busy GPU): the page says so instead of a frozen step.
+        self.progress(TrainingProgress("making samples", step, self.total, _recent_mean(self.losses)))
         samples = self.render_samples(partial / "samples")
         state = {
             "step": step, "optimizer_name": optimizer_name, "optimizer": optimizer.state_dict(),

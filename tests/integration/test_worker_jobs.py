@@ -471,3 +471,20 @@ def test_the_whole_book_through_the_api(workers, owner):
     book = ok(api.get("/api/memories/", {"patient": patient["id"]}))
     assert book["count"] == 1 and book["results"][0]["chosen_image"] == picture["id"]
     assert book["results"][0]["chosen_image_url"].startswith("http://testserver/media/patients/")
+
+
+def test_a_real_job_leaves_its_starter_a_notice_and_an_email(workers, book, owner):
+    from generation.models import Notice
+
+    worker = workers.start()
+    memory, _, ana = book
+    memory.subjects.remove(ana)
+    job = jobs.submit_generation(memory, user=owner, steps=2, width=64, height=64, num_images=2, seed=3)
+    wait_for(job, lambda j: j.is_finished)
+    assert job.state == JobState.SUCCEEDED, job.error
+    assert job.pictures == 2 and job.picture == 0  # made together, in one batch
+    notice = Notice.objects.get()
+    assert (notice.user, notice.memory, notice.outcome) == (owner, memory, JobState.SUCCEEDED)
+    task_ended(worker, "succeeded")
+    log = Path(worker.log_path).read_text()  # the worker's email backend is the console: its log
+    assert log.count("Subject: Lifebook: it is ready") == 1 and f"To: {owner.email}" in log

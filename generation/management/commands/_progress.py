@@ -2,7 +2,8 @@
 
 import time
 
-from generation.models import JobState
+from generation.models import JobState, TrainingJob
+from generation.progress_words import pictures_words, training_words
 
 
 def follow(command, job, *, poll: float = 0.5) -> int:
@@ -13,8 +14,8 @@ def follow(command, job, *, poll: float = 0.5) -> int:
         line = f"{job.get_state_display():<9} {job.stage or '':<18} {job.step}/{job.total_steps or '?'}"
         if getattr(job, "loss", None) is not None:
             line += f"  loss {job.loss:.4f}"
-        if getattr(job, "eta_seconds", None):
-            line += f"  ~{job.eta_seconds:.0f}s left"
+        if job.state == JobState.RUNNING:  # the page's words: "about 3 minutes left", "Making sample pictures…"
+            line += "  " + (training_words(job) if isinstance(job, TrainingJob) else pictures_words(job))
         if line != last:
             command.stdout.write(line)
             last = line
