@@ -96,6 +96,8 @@ def main(argv=None) -> int:
     parser.add_argument("--photos", type=int, default=10)
     parser.add_argument("--pictures", type=int, default=4)
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: the demo recipe's)")
+    parser.add_argument("--training-options", default=None,
+                        help="LIFEBOOK_TRAINING_OPTIONS (JSON) for the server, e.g. a quick run's checkpoint_every")
     parser.add_argument("--torch-threads", type=int, default=None,
                         help="LIFEBOOK_TORCH_THREADS for both workers (default: their share of the cores)")
     args = parser.parse_args(argv)
@@ -107,6 +109,8 @@ def main(argv=None) -> int:
     env.update(LIFEBOOK_VAR_DIR=str(scratch / "var"), MEDIA_ROOT=str(scratch / "media"),
                LIFEBOOK_MODELS_DIR=str(ROOT / "var" / "models"), LIFEBOOK_BASE_MODEL="tiny",
                DJANGO_SETTINGS_MODULE="lifebook.settings")
+    if args.training_options:
+        env["LIFEBOOK_TRAINING_OPTIONS"] = args.training_options
     if args.torch_threads:
         env["LIFEBOOK_TORCH_THREADS"] = str(args.torch_threads)
     for name in [k for k in os.environ if k.startswith(("DATABASE_URL", "CELERY_", "LIFEBOOK_"))]:
