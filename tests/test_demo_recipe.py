@@ -122,3 +122,24 @@ def test_with_a_real_model_the_pages_have_no_demo_notice(db, real_model, client,
     memory = factories.MemoryFactory(chapter=factories.ChapterFactory(patient=patient), scene="a man in a garden")
     client.force_login(owner)
     assert DEMO_NOTICE not in client.get(reverse("memory_page", args=[patient.pk, memory.pk])).content.decode()
+
+
+def test_checkpoint_samples_are_drawn_at_their_own_size(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from generation.engine.options import EngineOptions
+    from generation.engine.training import Trainer
+
+    photos = [(f"p{i}.png", Image.fromarray(np.random.default_rng(i).integers(0, 255, (128, 128, 3), dtype=np.uint8)))
+              for i in range(2)]
+    trainer = Trainer(EngineOptions(models_dir=TINY.parent))
+    result = trainer.train(photos, token="sqgkhoju", class_word="woman", is_person=True, out_dir=tmp_path / "t",
+                           options=TrainingOptions(steps=2, resolution=128, rank=2, alpha=2, checkpoint_every=1,
+                                                   sample_steps=1, sample_resolution=64))
+    assert [c.step for c in result.checkpoints] == [1, 2]
+    for checkpoint in result.checkpoints:
+        assert len(checkpoint.samples) == 4
+        for sample in checkpoint.samples:
+            with Image.open(sample) as picture:
+                assert picture.size == (64, 64)  # not the training's 128
