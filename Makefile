@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python bench/training.py --json
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/lifebook} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0} $(BIN)/python bench/jobs.py --json
 	$(BIN)/python bench/web.py --json
+	$(BIN)/python bench/demo_flow.py --json
 
 # A GPU worker on another host (see README, "Production").
 worker: install

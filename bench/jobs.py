@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-DATABASE = "lifebook_bench"
+DATABASE = os.environ.get("LIFEBOOK_BENCH_DATABASE", "lifebook_bench")  # another name beside a running bench
 
 
 def log(message: str) -> None:
@@ -66,7 +66,11 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--burst", type=int, default=50, help="jobs for jobs_per_min")
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="torch threads for the worker and the direct calls alike (default: a worker's share, "
+                             "LIFEBOOK_TORCH_THREADS or the cores / LIFEBOOK_WORKER_PROCESSES)")
     args = parser.parse_args(argv)
+    load_before = list(os.getloadavg())
 
     server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/lifebook")
     broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
@@ -77,6 +81,8 @@ def main(argv=None) -> int:
     env.update(DATABASE_URL=fresh_database(server), CELERY_BROKER_URL=broker, LIFEBOOK_VAR_DIR=str(scratch / "var"),
                MEDIA_ROOT=str(scratch / "media"), LIFEBOOK_MODELS_DIR=str(ROOT / "var" / "models"),
                DJANGO_SETTINGS_MODULE="lifebook.settings")
+    if args.torch_threads:
+        env["LIFEBOOK_TORCH_THREADS"] = str(args.torch_threads)
     os.environ.update(env)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True,
                    capture_output=True)
@@ -94,7 +100,12 @@ def main(argv=None) -> int:
     from tests import factories
     from tests.processes import die_with_parent
 
+    import torch
+
+    from generation.runner import torch_threads
+
     quiet_library_logs()
+    torch.set_num_threads(torch_threads())  # the direct calls get what the worker gets: the same work compared
     with app.connection_for_write() as conn:
         conn.default_channel.queue_purge("generate")
     memory = factories.MemoryFactory(scene="an old man walking his dog in the park")
@@ -121,7 +132,8 @@ def main(argv=None) -> int:
             wait_done(submit_generation(memory, **params))
             e2e.append(time.perf_counter() - started)
         figures = {
-            "size": args.size, "steps": args.steps, "repeats": args.repeats,
+            "size": args.size, "steps": args.steps, "repeats": args.repeats, "torch_threads": torch.get_num_threads(),
+            "load_average_before": load_before,
             "raw_engine_s": statistics.median(raw), "job_e2e_s": statistics.median(e2e),
             "raw_engine_samples_s": raw, "job_e2e_samples_s": e2e,
         }
@@ -144,6 +156,7 @@ def main(argv=None) -> int:
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
+    figures["load_average_after"] = list(os.getloadavg())
     print(json.dumps(figures, indent=None if args.json else 2))
     return 0
 

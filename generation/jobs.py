@@ -32,6 +32,7 @@ from .engine.checks import MASK_MODES, MASKED_CONTENT
 from .engine.errors import EngineInputError
 from .models import FINISHED, GenerationJob, JobState, TrainingCheckpoint, TrainingJob
 from .planning import NEGATIVE_PROMPT, plan_for
+from .recipes import generation_defaults, training_parameters
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,10 @@ def submit_training(subject: Subject, *, user=None, steps: int | None = None) ->
     photo_count = subject.photos.count()
     if photo_count == 0:
         raise JobRefused(_("Add photos of %(name)s first: about 10 varied photos work best.") % {"name": subject.name})
-    parameters = {}
+    given = {}
     if steps is not None:
-        parameters["steps"] = _number("steps", steps, *TRAINING_OPTIONS["steps"], whole=True)
+        given["steps"] = _number("steps", steps, *TRAINING_OPTIONS["steps"], whole=True)
+    parameters = training_parameters(given)  # the demo recipe, with the demo model only
     try:
         TrainingOptions(**{**settings.LIFEBOOK_TRAINING_OPTIONS, **parameters}).check()
         check_token(calls.tokenizer(), subject.token, subject.class_word)
@@ -130,7 +132,7 @@ def submit_generation(memory: Memory, *, kind: str = Kind.TXT2IMG, user=None, pr
     for name in sorted(given):
         if name not in KIND_SETTINGS[kind]:
             raise JobRefused(_not_for_kind(name, kind), name)
-    parameters = dict(GENERATION_DEFAULTS[kind])
+    parameters = generation_defaults(kind)  # the demo recipe's, with the demo model
     for name, value in given.items():
         parameters[name] = _setting(name, value)
     for side in ("width", "height"):

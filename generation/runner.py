@@ -42,12 +42,33 @@ def engine_options() -> EngineOptions:
                                   models_dir=Path(settings.LIFEBOOK_MODELS_DIR))
 
 
+def torch_threads() -> int:
+    """How many intra-op threads torch gets in this worker process: the setting, or an equal share of the
+    cores this process may run on among the worker processes."""
+    if settings.LIFEBOOK_TORCH_THREADS:
+        return max(1, settings.LIFEBOOK_TORCH_THREADS)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, settings.LIFEBOOK_WORKER_PROCESSES))
+
+
+@functools.cache
+def use_torch_threads() -> int:
+    """Once per process, before the first job (the worker's start calls it; so do the engine and trainer)."""
+    import torch
+
+    torch.set_num_threads(torch_threads())
+    count = torch.get_num_threads()
+    log.info("Torch uses %s thread(s) in this worker process.", count)
+    return count
+
+
 @functools.cache
 def get_engine():
     """This process's one engine: loaded on its first job, warm (with its adapters) for the next."""
     from .engine import Engine
     from .engine.logs import quiet_library_logs
 
+    use_torch_threads()
     quiet_library_logs()
     return Engine(engine_options())
 
@@ -58,6 +79,7 @@ def get_trainer():
     from .engine.logs import quiet_library_logs
     from .engine.training import Trainer
 
+    use_torch_threads()
     quiet_library_logs()
     return Trainer(engine_options())
 

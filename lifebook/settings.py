@@ -190,6 +190,11 @@ LIFEBOOK_JOB_MAX_ATTEMPTS = env.int("LIFEBOOK_JOB_MAX_ATTEMPTS", default=3)
 LIFEBOOK_DISPATCH_GRACE_SECONDS = env.float("LIFEBOOK_DISPATCH_GRACE_SECONDS", default=10)
 LIFEBOOK_SWEEP_SECONDS = env.float("LIFEBOOK_SWEEP_SECONDS", default=15)
 LIFEBOOK_CHECKPOINT_RETENTION_DAYS = env.int("LIFEBOOK_CHECKPOINT_RETENTION_DAYS", default=30)
+# torch's intra-op threads in each worker process. `make run` starts LIFEBOOK_WORKER_PROCESSES workers (the
+# Procfile's worker and trainer); each letting torch use every core made them fight over the cores. Unset:
+# an equal share of the cores (at least 1). See ARCHITECTURE, "Torch threads per worker".
+LIFEBOOK_WORKER_PROCESSES = env.int("LIFEBOOK_WORKER_PROCESSES", default=2)
+LIFEBOOK_TORCH_THREADS = env.int("LIFEBOOK_TORCH_THREADS", default=None)
 # Trainer options for every training job, e.g. {"resolution": 256} on a small GPU (JSON).
 LIFEBOOK_TRAINING_OPTIONS = env.json("LIFEBOOK_TRAINING_OPTIONS", default={})
 

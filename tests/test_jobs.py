@@ -15,6 +15,7 @@ from PIL import Image
 
 from generation import jobs
 from generation.models import GenerationJob, JobState, TrainingCheckpoint, TrainingJob
+from generation.recipes import DEMO_PICTURES
 from generation.planning import adapter_for, person_boxes, plan_for
 from generation.runner import claim, finish
 from lifebook.models import LifeStage
@@ -67,7 +68,7 @@ def test_a_subject_trains_once_at_a_time(patient):
     subject = factories.SubjectFactory(patient=patient)
     add_reference_photo(subject, image_upload())
     first = jobs.submit_training(subject, steps=100)
-    assert first.state == JobState.QUEUED and first.parameters == {"steps": 100}
+    assert first.state == JobState.QUEUED and first.parameters["steps"] == 100  # + the demo recipe (tiny)
     with pytest.raises(jobs.JobRefused, match="already being trained"):
         jobs.submit_training(subject)
     jobs.cancel(first)
@@ -173,7 +174,9 @@ def test_two_trained_people_make_a_composed_picture(memory, patient):
         jobs.submit_generation(memory, kind="compose")
     succeeded_training(ana)
     job = jobs.submit_generation(memory)
-    assert job.kind == GenerationJob.Kind.COMPOSE and job.parameters["steps"] == 40 and job.parameters["guidance"] == 14.5
+    # compose's own guidance; its steps are the demo recipe's, the tests' model being the demo model
+    assert job.kind == GenerationJob.Kind.COMPOSE and job.parameters["guidance"] == 14.5
+    assert job.parameters["steps"] == DEMO_PICTURES[GenerationJob.Kind.COMPOSE]["steps"]
 
 
 def test_people_are_placed_side_by_side_on_whole_latent_blocks():

@@ -70,8 +70,9 @@ def test_progress_shows_the_preview_then_reloads_the_page_when_done(client, owne
 def test_choosing_a_candidate_and_using_a_real_photo_instead(client, owner, memory):
     generated = factories.MemoryImageFactory(memory=memory, from_demo_model=True)
     client.force_login(owner)
-    page = client.get(url(memory)).content.decode()
-    assert "Generated (demo model)" in page
+    page = client.get(url(memory)).content.decode()  # the demo model in use: said once, above the pictures
+    assert page.count("Lifebook is using its demo model") == 1 and "Generated (demo model)" not in page
+    assert "Generated" in page
     client.post(url(memory, "memory_choose_image", image_id=generated.pk))
     memory.refresh_from_db()
     assert memory.chosen_image == generated

@@ -145,6 +145,8 @@ def add_train_parser(commands, model_args):
     p.add_argument("--gradient-checkpointing", action="store_true", help="less GPU memory, slower steps")
     p.add_argument("--no-8bit-adam", action="store_true", help="plain AdamW even where bitsandbytes is there")
     p.add_argument("--sample-steps", type=int, default=defaults.sample_steps)
+    p.add_argument("--sample-resolution", type=int, default=None,
+                   help="side of the checkpoint samples in pixels (default: the training resolution)")
     p.add_argument("--kohya", action="store_true", help="also export the adapter in kohya's format (A1111, ComfyUI)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -226,7 +228,8 @@ def _train(args, engine_options) -> int:
         keep_states=args.keep_states, seed=args.seed, snr_gamma=args.snr_gamma,
         train_text_encoder=args.train_text_encoder, prior_preservation=args.prior_preservation,
         class_images=args.class_images, gradient_checkpointing=args.gradient_checkpointing,
-        use_8bit_adam=False if args.no_8bit_adam else None, sample_steps=args.sample_steps, export_kohya=args.kohya,
+        use_8bit_adam=False if args.no_8bit_adam else None, sample_steps=args.sample_steps,
+        sample_resolution=args.sample_resolution, export_kohya=args.kohya,
     )
     bar = None if args.quiet else _TrainingBar()
     trainer = None

@@ -160,6 +160,15 @@ def build_builtin(name: str, target: Path) -> Path:
     return target
 
 
+def is_demo_model(base_model: str, models_dir: Path) -> bool:
+    """What `resolve_source` would say about being a demo model, without building or loading anything
+    (a web process asks it for every submission)."""
+    if base_model in BUILT_IN:
+        return True
+    path = Path(base_model).expanduser()
+    return path.is_dir() and (path / MARKER).exists()
+
+
 def resolve_source(base_model: str, models_dir: Path) -> tuple[Path, bool]:
     """(path to load, is it a demo model). Builds a built-in model the first time it is asked for.
     A plain name is a model installed with `manage.py install_model` into `models_dir`."""

@@ -85,6 +85,7 @@ class TrainingOptions:
     prior_loss_weight: float = 1.0
     sample_steps: int = 20
     sample_guidance: float = 8.0
+    sample_resolution: int | None = None  # side of the checkpoint samples; None: the training resolution
     export_kohya: bool = False
     cache: bool = True  # cache VAE latents and text embeddings; off only to measure what caching saves
 
@@ -106,6 +107,10 @@ class TrainingOptions:
         whole("keep_states", 1)
         whole("class_images", 1, 10_000)
         whole("sample_steps", 1, 150)
+        if self.sample_resolution is not None:
+            whole("sample_resolution", 64, 1024)
+            if self.sample_resolution % 8:
+                raise EngineInputError(f"sample_resolution must be a multiple of 8, not {self.sample_resolution}.")
         for name in ("alpha", "learning_rate", "text_encoder_learning_rate", "prior_loss_weight"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value > 0:

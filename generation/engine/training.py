@@ -440,6 +440,7 @@ class _Run:
 
     def render_samples(self, folder: Path) -> list[Path]:
         subject = f"{self.token} {self.class_word}"
+        side = self.options.sample_resolution or self.options.resolution
         paths = []
         for module in self.trained_modules():
             module.eval()
@@ -448,8 +449,7 @@ class _Run:
                 with torch.no_grad(), self._autocast():
                     picture = self.pipe(
                         prompt.format(subject=subject), num_inference_steps=self.options.sample_steps,
-                        guidance_scale=self.options.sample_guidance, width=self.options.resolution,
-                        height=self.options.resolution, generator=torch.Generator("cpu").manual_seed(seed),
+                        guidance_scale=self.options.sample_guidance, width=side, height=side, generator=torch.Generator("cpu").manual_seed(seed),
                         callback_on_step_end=self._cancel_in_pipeline,
                     ).images[0]
                 path = folder / f"sample-{index}.png"

@@ -15,8 +15,12 @@ class Command(BaseCommand):
             "--force", action="store_true",
             help="Load even with DEBUG off. The demo accounts have a known password: never on a real server.",
         )
+        parser.add_argument(
+            "--no-pictures", action="store_true",
+            help="Leave the memories without pictures (by default the demo model makes one for each).",
+        )
 
-    def handle(self, *args, if_empty=False, force=False, **options):
+    def handle(self, *args, if_empty=False, force=False, no_pictures=False, **options):
         from lifebook.models import Patient
 
         if not settings.DEBUG and not force:
@@ -28,6 +32,10 @@ class Command(BaseCommand):
             self.stdout.write("The database already has patients; demo book not loaded.")
         else:
             patient = demo.load_demo()
+            if not no_pictures:
+                self.stdout.write("Making a picture for each memory with the demo model...")
+                made = demo.make_demo_pictures(patient)
+                self.stdout.write(f"{made} pictures made.")
             self.stdout.write(self.style.SUCCESS(f"Demo book ready: {patient.name}."))
         from accounts.models import User
 
