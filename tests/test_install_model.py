@@ -120,13 +120,16 @@ def test_the_admin_shows_which_model_the_workers_use(client, settings, models_di
 
 
 def test_an_installed_name_resolves_to_its_folder(models_dir):
-    from generation.engine.models import build_tiny_tokenizer, load_tokenizer, model_identity, resolve_source
+    from generation.engine.models import (build_tiny_tokenizer, is_demo_model, load_tokenizer, model_identity,
+                                          resolve_source)
     from tests.engine.conftest import MODELS_DIR
 
     folder = models_dir / "my-sd15"
     shutil.copytree(MODELS_DIR / "tiny", folder)
     (folder / "lifebook_model.json").write_text(json.dumps({"name": "my-sd15", "sha256": "cd" * 32, "demo": False}))
     assert resolve_source("my-sd15", models_dir) == (folder, False)
+    assert is_demo_model("my-sd15", models_dir) is False  # so it never gets the demo recipe
+    assert is_demo_model(str(folder), models_dir) is False
     assert load_tokenizer("my-sd15", models_dir)("a house").input_ids == build_tiny_tokenizer()("a house").input_ids
     before = model_identity(folder)
     (folder / "lifebook_model.json").write_text(json.dumps({"name": "my-sd15", "sha256": "cd" * 32, "demo": False,

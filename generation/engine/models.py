@@ -165,8 +165,11 @@ def is_demo_model(base_model: str, models_dir: Path) -> bool:
     (a web process asks it for every submission)."""
     if base_model in BUILT_IN:
         return True
+    installed = Path(models_dir) / base_model
+    if "/" not in base_model and (installed / MARKER).exists():
+        return _is_demo(installed)  # an installed model's record says it is real
     path = Path(base_model).expanduser()
-    return path.is_dir() and (path / MARKER).exists()
+    return path.is_dir() and _is_demo(path)
 
 
 def resolve_source(base_model: str, models_dir: Path) -> tuple[Path, bool]:
