@@ -57,6 +57,9 @@ def job_settings(settings, tmp_path):
     _require_services()
     settings.LIFEBOOK_TRAINING_DIR = tmp_path / "training"
     settings.LIFEBOOK_MODELS_DIR = MODELS_DIR
+    # The web side and the workers share their settings, as in production: submission puts the demo
+    # recipe under the server's training options (generation.recipes), so it must see the workers' options.
+    settings.LIFEBOOK_TRAINING_OPTIONS = TRAINING
     return settings
 
 
