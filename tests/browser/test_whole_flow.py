@@ -100,6 +100,14 @@ def test_a_caregiver_makes_a_book_and_a_therapist_reads_it(chromium, page, live_
     page.get_by_role("button", name="Teach Lifebook what Ana looks like").click()
     choose = page.get_by_role("button", name=re.compile("This one looks most like Ana"))
     choose.first.wait_for(timeout=180_000)
+    page.get_by_role("button", name="Learn again from the photos").wait_for(timeout=180_000)  # training done
+    samples = page.locator(".samples img")
+    assert samples.count() >= 8  # at least two stages to choose from, four samples each
+    for index in range(samples.count()):  # every stage's samples are there and decode (they load lazily)
+        sample = samples.nth(index)
+        sample.scroll_into_view_if_needed()
+        sample.evaluate("img => img.decode()")
+        assert sample.evaluate("img => img.naturalWidth") > 0
     screenshot(page, "03-checkpoints")
     with page.expect_navigation():
         choose.first.click()
