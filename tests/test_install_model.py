@@ -43,6 +43,13 @@ BAD_FILES = {
 }
 
 
+def tiny_model(models_dir):
+    """The tiny model's folder, built on first use (a fresh clone has none yet)."""
+    from generation.engine.models import resolve_source
+
+    return resolve_source("tiny", models_dir)[0]
+
+
 @pytest.fixture
 def models_dir(settings, tmp_path):
     settings.LIFEBOOK_MODELS_DIR = tmp_path / "models"
@@ -111,7 +118,7 @@ def test_the_admin_shows_which_model_the_workers_use(client, settings, models_di
     settings.LIFEBOOK_BASE_MODEL = "my-sd15"
     assert "but it is not on this machine" in client.get(url).content.decode()
     folder = models_dir / "my-sd15"  # what install_model leaves: a diffusers folder and its record
-    shutil.copytree(MODELS_DIR / "tiny", folder)
+    shutil.copytree(tiny_model(MODELS_DIR), folder)
     (folder / "lifebook_model.json").write_text(json.dumps({
         "name": "my-sd15", "sha256": "ab" * 32, "source": "/downloads/my-sd15.safetensors", "demo": False}))
     page = client.get(reverse("admin:generation_trainingjob_changelist")).content.decode()
@@ -125,7 +132,7 @@ def test_an_installed_name_resolves_to_its_folder(models_dir):
     from tests.engine.conftest import MODELS_DIR
 
     folder = models_dir / "my-sd15"
-    shutil.copytree(MODELS_DIR / "tiny", folder)
+    shutil.copytree(tiny_model(MODELS_DIR), folder)
     (folder / "lifebook_model.json").write_text(json.dumps({"name": "my-sd15", "sha256": "cd" * 32, "demo": False}))
     assert resolve_source("my-sd15", models_dir) == (folder, False)
     assert is_demo_model("my-sd15", models_dir) is False  # so it never gets the demo recipe

@@ -110,10 +110,11 @@ def test_a_diffusers_folder_loads_as_a_base_model(tmp_path):
     import shutil
 
     from generation.engine import Engine, EngineOptions
+    from generation.engine.models import resolve_source
     from tests.engine.conftest import MODELS_DIR
 
     folder = tmp_path / "my-sd15"
-    shutil.copytree(MODELS_DIR / "tiny", folder, ignore=shutil.ignore_patterns("lifebook_model.json"))
+    shutil.copytree(resolve_source("tiny", MODELS_DIR)[0], folder, ignore=shutil.ignore_patterns("lifebook_model.json"))
     engine = Engine(EngineOptions(base_model=str(folder), models_dir=tmp_path))
     result = engine.txt2img("a house", **OK, seed=1)
     assert not result.is_demo_model and result.parameters["base_model"] == "my-sd15"

@@ -63,9 +63,10 @@ def test_a_single_file_loads_with_the_same_pixels_as_its_folder(tmp_path):
     with LIFEBOOK_BASE_MODEL_CONFIG naming its architecture gives the folder's picture, pixel for pixel."""
     from diffusers import StableDiffusionPipeline
 
+    from generation.engine.models import resolve_source
     from tests.sd15_single_file import write_single_file
 
-    tiny = MODELS_DIR / "tiny"
+    tiny = resolve_source("tiny", MODELS_DIR)[0]  # built on first use
     pipe = StableDiffusionPipeline.from_pretrained(tiny, safety_checker=None)
     single = write_single_file(pipe, tmp_path / "tiny.safetensors", dtype=torch.float32)
     del pipe
