@@ -72,6 +72,18 @@ def notice_text(notice: Notice, *, in_email: bool = False) -> str:
     return words[notice.outcome] % names
 
 
+def notices_for(user) -> list[dict]:
+    """The user's notices not yet dismissed, about books (and memories) they can still see, in words."""
+    from django.db.models import Q
+
+    from accounts.access import memories_for, patients_for
+
+    rows = (Notice.objects.filter(user=user, dismissed_at__isnull=True, patient__in=patients_for(user))
+            .filter(Q(memory__isnull=True) | Q(memory__in=memories_for(user)))
+            .select_related("patient", "subject")[:20])
+    return [{"pk": row.pk, "text": notice_text(row), "link": notice_link(row), "outcome": row.outcome} for row in rows]
+
+
 def notice_link(notice: Notice) -> str:
     if notice.kind == Notice.Kind.TRAINING:
         return reverse("subject_page", args=[notice.patient_id, notice.subject_id])

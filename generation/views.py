@@ -148,20 +148,6 @@ def generation_cancel(request, patient_id, memory_id, job_id):
 # --- notices: a job someone started has ended ---------------------------------------
 
 
-def notices_for(user) -> list:
-    """The user's notices not yet dismissed, about books (and memories) they can still see, in words."""
-    from django.db.models import Q
-
-    from accounts.access import memories_for, patients_for
-
-    from .notices import notice_link, notice_text
-
-    rows = (Notice.objects.filter(user=user, dismissed_at__isnull=True, patient__in=patients_for(user))
-            .filter(Q(memory__isnull=True) | Q(memory__in=memories_for(user)))
-            .select_related("patient", "subject")[:20])
-    return [{"pk": row.pk, "text": notice_text(row), "link": notice_link(row), "outcome": row.outcome} for row in rows]
-
-
 @login_required
 @require_POST
 def notice_dismiss(request, notice_id):

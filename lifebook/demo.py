@@ -1,7 +1,5 @@
 """The example book from the product brief: Juan Pacheco, born in Madrid in 1944."""
 
-import io
-
 from django.conf import settings
 from django.db import transaction
 
@@ -102,14 +100,15 @@ def load_demo() -> Patient:
 
 
 def make_demo_pictures(patient: Patient) -> int:
-    """A picture for each of the book's memories that has none, so a newcomer's first reader is not blank.
+    """A chosen picture for each of the book's memories that has none, so a newcomer's first reader is not blank.
 
-    Made here, with the demo recipe (generation.recipes: 128 px, 12 steps, about a second a picture on a
-    small CPU), since `make run` loads the demo before its worker starts. Only with the demo model: a real
-    one would take minutes a picture, so there the caregiver makes them. Returns how many were made."""
-    from generation.models import GenerationJob
-    from generation.planning import NEGATIVE_PROMPT, plan_for
-    from generation.recipes import generation_defaults, uses_demo_model
+    Each is an ordinary picture job (with the demo recipe of generation.recipes: 128 px, 12 steps, about a
+    second on a small CPU) run here, through the worker's own code (generation.runner), since `make run`
+    loads the demo before its workers start; the job's queued message then finds it done and does nothing.
+    Only with the demo model: a real one would take minutes a picture, so there the caregiver makes them.
+    Returns how many were made."""
+    from generation import jobs, runner
+    from generation.recipes import uses_demo_model
 
     from .book_cache import book_changed
 
@@ -117,45 +116,16 @@ def make_demo_pictures(patient: Patient) -> int:
                     .order_by("pk"))
     if not memories or not uses_demo_model():
         return 0
-    import torch
-
-    from generation.engine import Engine
-    from generation.engine.logs import quiet_library_logs
-    from generation.runner import engine_options, torch_threads
-
-    quiet_library_logs()
-    engine = Engine(engine_options())  # this command's own, gone with it (the workers keep theirs)
-    settings_ = generation_defaults(GenerationJob.Kind.TXT2IMG)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(torch_threads())  # a worker's share: on a busy machine, more threads only fight
-    try:
-        _draw_pictures(engine, memories, settings_, plan_for, NEGATIVE_PROMPT)
-    finally:
-        torch.set_num_threads(threads)
-    book_changed(patient.pk)  # update() sends no signal
-    return len(memories)
-
-
-def _draw_pictures(engine, memories, settings_, plan_for, negative_prompt) -> None:
-    from django.core.files.base import ContentFile
-
-    from .models import MemoryImage
-
+    made = 0
     for memory in memories:
-        result = engine.txt2img(plan_for(memory).prompt(), negative_prompt=negative_prompt, seed=memory.pk,
-                                num_images=1, **{k: settings_[k] for k in ("steps", "guidance", "width", "height")})
-        buffer = io.BytesIO()
-        result.images[0].save(buffer, "PNG")
-        picture = MemoryImage(memory=memory, source=MemoryImage.Source.GENERATED, seed=result.seeds[0],
-                              from_demo_model=result.is_demo_model, parameters=result.parameters)
-        picture.image.save("picture-0.png", ContentFile(buffer.getvalue()), save=False)
-        try:
-            with transaction.atomic():
-                picture.save()
-                Memory.objects.filter(pk=memory.pk).update(chosen_image=picture)
-        except BaseException:
-            picture.image.delete(save=False)  # no file without its row
-            raise
+        job = jobs.submit_generation(memory, num_images=1, seed=memory.pk)
+        runner.run_generation_job(job.pk)
+        picture = job.results.first()
+        if picture is not None:
+            Memory.objects.filter(pk=memory.pk).update(chosen_image=picture)
+            made += 1
+    book_changed(patient.pk)  # update() sends no signal
+    return made
 
 
 def _user(username, first_name, email) -> User:

@@ -23,7 +23,7 @@ def dashboard(request):
         chapter_count=Count("chapters", distinct=True),
     )
     editable = set(patients_for(request.user, edit=True).values_list("pk", flat=True))
-    from generation.views import notices_for
+    from generation.notices import notices_for
 
     return render(request, "lifebook/dashboard.html", {"patients": patients, "editable": editable,
                                                        "notices": notices_for(request.user)})

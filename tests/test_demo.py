@@ -59,6 +59,7 @@ def test_it_refuses_demo_accounts_on_a_server_with_debug_off(settings):
     assert not User.objects.exists()
 
 
+@pytest.mark.django_db(transaction=True)  # each picture is a job run by the worker's code, heartbeat thread included
 def test_the_demo_book_gets_a_chosen_picture_for_every_memory_so_the_first_reader_is_not_blank(settings, client):
     settings.DEBUG = True
     call_command("load_demo")

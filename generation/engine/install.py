@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import EngineConfigError
-from .models import BUILT_IN, MARKER, bytes_to_unicode
+from .models import BUILT_IN, MARKER, bytes_to_unicode, read_record
 
 SD15_CONFIG_DIR = Path(__file__).with_name("sd15")
 CLIP_MERGES = 49152 - 256 - 2  # CLIP's simple_tokenizer keeps merges[1:48895]: 48894 of them
@@ -199,14 +199,6 @@ def content_hash(path: Path, progress: Progress | None = None) -> str:
                 if progress:
                     progress("hashing", done, total)
     return digest.hexdigest()
-
-
-def read_record(folder: Path) -> dict | None:
-    """The install record of a model folder (None when there is none or it is unreadable)."""
-    try:
-        return json.loads((folder / MARKER).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def default_name(source: str) -> str:

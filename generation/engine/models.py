@@ -192,7 +192,8 @@ def resolve_source(base_model: str, models_dir: Path) -> tuple[Path, bool]:
     return path, bool(path.is_dir() and _is_demo(path))
 
 
-def _record(folder: Path) -> dict | None:
+def read_record(folder: Path) -> dict | None:
+    """A model folder's record (built in or installed); None when there is none or it is unreadable."""
     try:
         return json.loads((folder / MARKER).read_text())
     except (OSError, ValueError):
@@ -201,7 +202,7 @@ def _record(folder: Path) -> dict | None:
 
 def _is_demo(folder: Path) -> bool:
     """Built-in models' records say demo; an installed model's record says it is real."""
-    record = _record(folder)
+    record = read_record(folder)
     return bool(record and record.get("demo", True))
 
 
@@ -272,7 +273,7 @@ def model_identity(path: Path) -> str:
 
     digest = hashlib.sha256()
     if path.is_dir():
-        installed_hash = (_record(path) or {}).get("sha256")
+        installed_hash = (read_record(path) or {}).get("sha256")
         if installed_hash:  # an installed model: its content hash, not its record (which has a date)
             digest.update(installed_hash.encode())
         for name in ("model_index.json", "unet/config.json", "text_encoder/config.json", MARKER):
@@ -292,7 +293,7 @@ def describe_base_model(base_model: str, models_dir: Path) -> dict:
         return {"name": base_model, "kind": "demo"}
     installed = Path(models_dir) / base_model
     if "/" not in base_model and (installed / MARKER).exists():
-        record = _record(installed) or {}
+        record = read_record(installed) or {}
         kind = "demo" if record.get("demo", True) else "installed"
         return {"name": base_model, "kind": kind, "path": str(installed), **{
             key: record[key] for key in ("sha256", "source", "installed_at") if key in record}}
