@@ -2,6 +2,7 @@
 the workers' model shows in the admin; a full-size SD1.5 single file installs and draws like its folder."""
 
 import json
+from pathlib import Path
 import shutil
 
 import pytest
@@ -204,3 +205,18 @@ def test_a_full_size_sd15_single_file_installs_and_draws_like_its_folder(models_
     # fp16 weights (the install) against fp32 ones: the same picture but for rounding (measured: max 1)
     difference = np.abs(by_name.astype(int) - from_folder.astype(int))
     assert difference.max() <= 3 and difference.mean() < 0.5
+
+
+def test_a_different_model_under_a_taken_name_is_refused_and_the_installed_one_kept(models_dir, tmp_path):
+    import generation.engine
+
+    source = tmp_path / "my-sd15"  # SD1.5's own configs: a folder that passes the checks
+    shutil.copytree(Path(generation.engine.__file__).parent / "sd15", source)
+    installed = models_dir / "my-sd15"
+    installed.mkdir(parents=True)
+    record = json.dumps({"name": "my-sd15", "sha256": "00" * 32, "demo": False})
+    (installed / "lifebook_model.json").write_text(record)
+    with pytest.raises(CommandError, match="A different model is already installed as 'my-sd15'"):
+        call_command("install_model", str(source))
+    assert (installed / "lifebook_model.json").read_text() == record
+    assert sorted(p.name for p in models_dir.iterdir()) == ["my-sd15"]  # no staging folder left
