@@ -14,8 +14,9 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
 from generation.engine import EngineInputError
-from generation.engine import photos as P
-from generation.engine.photos import find_faces, load_photo_folder, prepare_photos, square_crop_box
+from generation.engine import faces as F
+from generation.engine.faces import find_faces
+from generation.engine.photos import load_photo_folder, prepare_photos, square_crop_box
 
 CAPTION = "a photo of sqgkhoju woman"
 
@@ -215,9 +216,9 @@ def test_frontal_and_profile_hits_on_one_face_count_once(monkeypatch):
     # On the 480x480 copy of a 960x960 photo: the frontal cascade finds one face, the profile
     # cascade the same face a little shifted, and on the mirrored copy a second face at x 300..400,
     # which must come back unmirrored (x 80..180) and at the photo's scale.
-    fakes = {P.CASCADES[0]: Fake([(100, 100, 120, 120)]),
-             P.CASCADES[1]: Fake([(110, 95, 110, 110)], [(300, 300, 100, 100)])}
-    monkeypatch.setattr(P, "_cascade", lambda name: fakes[name])
+    fakes = {F.CASCADES[0]: Fake([(100, 100, 120, 120)]),
+             F.CASCADES[1]: Fake([(110, 95, 110, 110)], [(300, 300, 100, 100)])}
+    monkeypatch.setattr(F, "_cascade", lambda name: fakes[name])
     assert find_faces(Image.new("RGB", (960, 960))) == [(200, 200, 440, 440), (160, 600, 360, 800)]
 
 
