@@ -90,7 +90,9 @@ def refused(exc: jobs.JobRefused):
 class GenerationJobSerializer(StrictInput, ScopedRelations, serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:generation-job-detail")
     kind = serializers.ChoiceField(choices=GenerationJob.Kind.choices, default=GenerationJob.Kind.TXT2IMG,
-                                   help_text="txt2img becomes compose by itself when two trained people are in the memory.")
+                                   help_text="txt2img (or img2img) becomes compose by itself when the memory has two "
+                                             "or more learned subjects, at least one a person, pet or object: each is "
+                                             "drawn in its own box of the memory's layout.")
     prompt = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=jobs.TEXT_LIMIT,
                                    help_text="Extra words for the picture; the memory's scene and subjects come first.")
     negative_prompt = serializers.CharField(
@@ -122,6 +124,11 @@ class GenerationJobSerializer(StrictInput, ScopedRelations, serializers.ModelSer
     padding = limited(serializers.IntegerField, "padding", f"For inpaint with only_masked: pixels of the picture "
                                                            f"around the painted part that are repainted with it. "
                                                            f"Default: {INPAINT['padding']}.")
+    face_pass = flag("Repaint each learned person's face on its own at the end, with only their likeness "
+                     "(txt2img, img2img and compose). Default: true.")
+    layout_fraction = limited(serializers.FloatField, "layout_fraction",
+                              "For compose: the share of the steps drawn with no likeness, so that the "
+                              "composition forms first. Default: 0.25.")
     preview_url = serializers.CharField(source="preview", read_only=True,
                                         help_text="The latest step preview, as a data: URL, while it runs.")
     results = serializers.SerializerMethodField()
@@ -131,7 +138,7 @@ class GenerationJobSerializer(StrictInput, ScopedRelations, serializers.ModelSer
         fields = JOB_FIELDS + ["memory", "kind", "prompt", "negative_prompt", "source_image", "source_upload",
                                "mask_upload", "inpaint_subject", "steps", "guidance", "width", "height", "seed",
                                "num_images", "strength", "mask_mode", "masked_content", "mask_blur", "only_masked",
-                               "padding", "parameters", "preview_url", "results"]
+                               "padding", "face_pass", "layout_fraction", "parameters", "preview_url", "results"]
         read_only_fields = [f for f in JOB_FIELDS if f != "url"] + ["parameters"]
 
     def get_results(self, job) -> list[dict]:
@@ -197,7 +204,7 @@ class TrainingJobViewSet(JobViewSet):
                        responses={200: GenerationJobSerializer(many=True), **LIST_ERRORS},
                        parameters=[OpenApiParameter("memory", int), OpenApiParameter("patient", int), STATE]),
     create=extend_schema(description="Make candidate pictures for a memory: from its description (txt2img, or "
-                                     "compose with two trained people), from a sketch or picture (img2img), or "
+                                     "compose with several learned subjects), from a sketch or picture (img2img), or "
                                      "repaint a part (inpaint, with a mask). Returns 202 with the job's URL.",
                          request={"multipart/form-data": GenerationJobSerializer,
                                   "application/json": GenerationJobSerializer},

@@ -43,18 +43,20 @@ TRAINING_OPTIONS = {"steps": (1, 100_000)}
 GENERATION_LIMITS = {
     "steps": (1, 150), "guidance": (0.0, 30.0), "width": (64, 2048), "height": (64, 2048),
     "seed": (0, 2**32 - 1), "num_images": (1, 8), "strength": (0.01, 1.0),
-    "mask_blur": (0, 64), "padding": (0, 512),
+    "mask_blur": (0, 64), "padding": (0, 512), "layout_fraction": (0.0, 0.9),
 }
 WHOLE = {"steps", "width", "height", "seed", "num_images", "mask_blur", "padding"}
 GENERATION_CHOICES = {"mask_mode": MASK_MODES, "masked_content": MASKED_CONTENT}
-GENERATION_FLAGS = {"only_masked"}
+GENERATION_FLAGS = {"only_masked", "face_pass"}
 TEXT_LIMIT = 1000  # characters, for the extra words and the negative prompt
 INPAINT_ONLY = {"mask_mode", "masked_content", "mask_blur", "only_masked", "padding"}
 # Which settings each kind of picture uses; any other is refused, never silently dropped.
 KIND_SETTINGS = {
-    Kind.TXT2IMG: {"steps", "guidance", "width", "height", "seed", "num_images"},
-    Kind.COMPOSE: {"steps", "guidance", "width", "height", "seed", "num_images"},
-    Kind.IMG2IMG: {"steps", "guidance", "width", "height", "seed", "num_images", "strength"},
+    Kind.TXT2IMG: {"steps", "guidance", "width", "height", "seed", "num_images", "face_pass"},
+    Kind.COMPOSE: {"steps", "guidance", "width", "height", "seed", "num_images", "face_pass", "layout_fraction"},
+    # layout_fraction: only when the sketch has several learned subjects (then it is composed)
+    Kind.IMG2IMG: {"steps", "guidance", "width", "height", "seed", "num_images", "strength", "face_pass",
+                   "layout_fraction"},
     Kind.INPAINT: {"steps", "guidance", "width", "height", "seed", "num_images", "strength"} | INPAINT_ONLY,
 }
 
@@ -120,9 +122,9 @@ def submit_generation(memory: Memory, *, kind: str = Kind.TXT2IMG, user=None, pr
     if not plan.scene:
         raise JobRefused(_("Describe the memory first: the picture is drawn from its description."))
     if kind == Kind.TXT2IMG and plan.uses_compose:
-        kind = Kind.COMPOSE  # two trained people: painted one at a time, so they stay themselves
+        kind = Kind.COMPOSE  # several learned subjects: each drawn in its own region, so they stay themselves
     if kind == Kind.COMPOSE and not plan.uses_compose:
-        raise JobRefused(_("Painting people one at a time needs two people whom Lifebook has learned; "
+        raise JobRefused(_("A picture of several loved ones together needs two of them whom Lifebook has learned; "
                            "make the picture from the description instead."), "kind")
     given = {name: value for name, value in settings_given.items() if value is not None}
     known = set(GENERATION_LIMITS) | set(GENERATION_CHOICES) | GENERATION_FLAGS
@@ -130,7 +132,7 @@ def submit_generation(memory: Memory, *, kind: str = Kind.TXT2IMG, user=None, pr
     if unknown:
         raise JobRefused(_("Unknown setting(s): %(names)s.") % {"names": ", ".join(unknown)}, unknown[0])
     for name in sorted(given):
-        if name not in KIND_SETTINGS[kind]:
+        if name not in KIND_SETTINGS[kind] or (name == "layout_fraction" and not plan.uses_compose):
             raise JobRefused(_not_for_kind(name, kind), name)
     parameters = generation_defaults(kind)  # the demo recipe's, with the demo model
     for name, value in given.items():
@@ -169,6 +171,10 @@ def submit_generation(memory: Memory, *, kind: str = Kind.TXT2IMG, user=None, pr
 
 
 def _not_for_kind(name, kind) -> str:
+    if name == "layout_fraction":
+        return _("Only a picture of several learned loved ones together uses layout_fraction.")
+    if name == "face_pass":
+        return _("Repainting a part keeps the faces as they are, so face_pass cannot be set for it.")
     if name in INPAINT_ONLY:
         return _("Only repainting a part of a picture (inpaint) uses %(name)s.") % {"name": name}
     if name == "strength":

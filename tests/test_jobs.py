@@ -16,7 +16,7 @@ from PIL import Image
 from generation import jobs
 from generation.models import GenerationJob, JobState, TrainingCheckpoint, TrainingJob
 from generation.recipes import DEMO_PICTURES
-from generation.planning import adapter_for, person_boxes, plan_for
+from generation.planning import adapter_for, plan_for
 from generation.runner import claim, finish
 from lifebook.models import LifeStage
 from lifebook.uploads import add_reference_photo
@@ -136,7 +136,7 @@ def test_subjects_bring_their_tokens_and_adapters_and_untrained_ones_their_words
     memory.subjects.add(juan, toby)
     _, checkpoint = succeeded_training(juan)
     plan = plan_for(memory)
-    assert plan.people[0].checkpoint == checkpoint and plan.untrained == [toby]
+    assert plan.regions[0].checkpoint == checkpoint and plan.untrained == [toby]
     prompt = plan.prompt()
     assert prompt.startswith("a photo of Juan walking in the mountains with his dog")
     assert f"{juan.token} man" in prompt and "a dog" in prompt and toby.token not in prompt
@@ -159,9 +159,9 @@ def test_the_life_stage_variant_matching_the_chapter_is_used(memory, patient):
     adult = factories.SubjectFactory(patient=patient, name="juan", life_stage=LifeStage.ADULTHOOD)
     memory.subjects.add(old)
     succeeded_training(old)
-    assert plan_for(memory).people[0].subject == old  # the adult variant is not trained yet
+    assert plan_for(memory).regions[0].subject == old  # the adult variant is not trained yet
     succeeded_training(adult)
-    assert plan_for(memory).people[0].subject == adult  # the chapter is about adulthood
+    assert plan_for(memory).regions[0].subject == adult  # the chapter is about adulthood
 
 
 def test_two_trained_people_make_a_composed_picture(memory, patient):
@@ -170,18 +170,93 @@ def test_two_trained_people_make_a_composed_picture(memory, patient):
     memory.subjects.add(juan, ana)
     succeeded_training(juan)
     assert jobs.submit_generation(memory).kind == GenerationJob.Kind.TXT2IMG
-    with pytest.raises(jobs.JobRefused, match="needs two people"):
+    with pytest.raises(jobs.JobRefused, match="needs two of them whom Lifebook has learned"):
         jobs.submit_generation(memory, kind="compose")
     succeeded_training(ana)
     job = jobs.submit_generation(memory)
-    # compose's own guidance; its steps are the demo recipe's, the tests' model being the demo model
-    assert job.kind == GenerationJob.Kind.COMPOSE and job.parameters["guidance"] == 14.5
+    # compose's own guidance and layout phase; its steps are the demo recipe's (the tests' model is the demo model)
+    assert job.kind == GenerationJob.Kind.COMPOSE and job.parameters["guidance"] == 7.5
+    assert job.parameters["layout_fraction"] == 0.25 and job.parameters["face_pass"] is True
     assert job.parameters["steps"] == DEMO_PICTURES[GenerationJob.Kind.COMPOSE]["steps"]
 
 
-def test_people_are_placed_side_by_side_on_whole_latent_blocks():
-    assert person_boxes(2, 512, 512) == [(0, 0, 256, 512), (256, 0, 512, 512)]
-    assert person_boxes(3, 512, 384) == [(0, 0, 168, 384), (168, 0, 344, 384), (344, 0, 512, 384)]
+def regions_of(memory, **parameters):
+    from generation import calls
+
+    job = GenerationJob(memory=memory, kind=GenerationJob.Kind.COMPOSE,
+                        parameters={**calls.GENERATION_DEFAULTS[GenerationJob.Kind.COMPOSE], **parameters})
+    return calls.call_for(job)
+
+
+@pytest.mark.parametrize("other_kind, class_word", [("pet", "dog"), ("place", "house"), ("object", "guitar")])
+def test_a_person_with_a_learned_pet_place_or_object_is_composed(memory, patient, other_kind, class_word):
+    juan = factories.SubjectFactory(patient=patient, name="Juan", class_word="man")
+    other = factories.SubjectFactory(patient=patient, name="Other", kind=other_kind, class_word=class_word)
+    memory.subjects.add(juan, other)
+    _, juan_checkpoint = succeeded_training(juan)
+    _, other_checkpoint = succeeded_training(other)
+    assert jobs.submit_generation(memory).kind == GenerationJob.Kind.COMPOSE
+    call = regions_of(memory)
+    regions = {r.adapter.id: r for r in call.kwargs["regions"]}
+    scene_ids = [a.id for a in call.kwargs["scene_adapters"]]
+    if other_kind == "place":  # a place is the background, drawn by the background's branch
+        assert list(regions) == [juan_checkpoint.engine_adapter_id]
+        assert scene_ids == [other_checkpoint.engine_adapter_id]
+        assert other.token in call.kwargs["scene_prompt"]
+    else:  # a pet or an object has a region of its own, with only its own adapter
+        assert set(regions) == {juan_checkpoint.engine_adapter_id, other_checkpoint.engine_adapter_id}
+        assert scene_ids == []
+        assert other.token not in call.kwargs["scene_prompt"]
+        pet_region = regions[other_checkpoint.engine_adapter_id]
+        assert other.token in pet_region.prompt and juan.token not in pet_region.prompt
+        assert not pet_region.face  # only people's faces are repainted
+    person_region = regions[juan_checkpoint.engine_adapter_id]
+    assert person_region.face and juan.token in person_region.prompt and other.token not in person_region.prompt
+    assert juan.token not in person_region.layout_prompt and "a man" in person_region.layout_prompt
+
+
+def test_a_style_with_one_person_is_not_a_composition(memory, patient):
+    juan = factories.SubjectFactory(patient=patient, name="Juan", class_word="man")
+    style = factories.SubjectFactory(patient=patient, name="Grandma's watercolours", kind="style", class_word="style")
+    memory.subjects.add(juan, style)
+    succeeded_training(juan)
+    succeeded_training(style)
+    job = jobs.submit_generation(memory)
+    assert job.kind == GenerationJob.Kind.TXT2IMG and job.parameters["face_pass"] is True
+
+
+def test_one_learned_person_gets_the_face_pass_over_the_whole_picture_unless_asked_not_to(memory, patient):
+    from generation import calls
+
+    juan = factories.SubjectFactory(patient=patient, name="Juan", class_word="man")
+    memory.subjects.add(juan)
+    _, checkpoint = succeeded_training(juan)
+    job = jobs.submit_generation(memory, width=128, height=96)
+    (face,) = calls.call_for(job).kwargs["faces"]
+    assert face.adapter.id == checkpoint.engine_adapter_id and face.box == (0, 0, 128, 96) and face.face
+    job = jobs.submit_generation(memory, face_pass=False)
+    assert job.parameters["face_pass"] is False and calls.call_for(job).kwargs["faces"] == []
+
+
+def test_a_composed_picture_uses_the_memorys_layout_in_pixels(memory, patient):
+    juan = factories.SubjectFactory(patient=patient, name="Juan", class_word="man")
+    ana = factories.SubjectFactory(patient=patient, name="Ana", class_word="woman")
+    memory.subjects.add(juan, ana)
+    _, juan_checkpoint = succeeded_training(juan)
+    _, ana_checkpoint = succeeded_training(ana)
+    memory.layout = [{"subject": juan.pk, "box": [0.5, 0.25, 1.0, 1.0]},
+                     {"subject": ana.pk, "box": [0.0, 0.0, 0.5, 1.0]}]
+    memory.save()
+    call = regions_of(memory, width=512, height=256)
+    boxes = {r.adapter.id: r.box for r in call.kwargs["regions"]}
+    assert boxes == {juan_checkpoint.engine_adapter_id: (256, 64, 512, 256),
+                     ana_checkpoint.engine_adapter_id: (0, 0, 256, 256)}
+
+
+def test_layout_fraction_is_only_for_several_learned_subjects(memory, patient):
+    with pytest.raises(jobs.JobRefused, match="several learned loved ones") as refusal:
+        jobs.submit_generation(memory, layout_fraction=0.3)
+    assert refusal.value.field == "layout_fraction"
 
 
 # --- states ------------------------------------------------------------------------------

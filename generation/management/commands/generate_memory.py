@@ -19,11 +19,15 @@ class Command(BaseCommand):
         parser.add_argument("memory_id", type=int)
         parser.add_argument("--kind", choices=[GenerationJob.Kind.TXT2IMG, GenerationJob.Kind.COMPOSE],
                             default=GenerationJob.Kind.TXT2IMG,
-                            help="txt2img becomes compose by itself when two trained people are in the memory")
+                            help="txt2img becomes compose by itself when the memory has several learned subjects")
         parser.add_argument("--prompt", default="", help="extra words for the picture")
         for name in ("steps", "width", "height", "seed", "num_images"):
             parser.add_argument(f"--{name.replace('_', '-')}", type=int, dest=name)
         parser.add_argument("--guidance", type=float)
+        parser.add_argument("--layout-fraction", type=float, dest="layout_fraction",
+                            help="compose: the share of steps drawn with no likeness, so the composition forms first")
+        parser.add_argument("--no-face-pass", action="store_false", dest="face_pass", default=None,
+                            help="do not repaint learned people's faces at the end")
         parser.add_argument("--no-wait", action="store_true", help="queue it and return")
 
     def handle(self, memory_id, kind, prompt, no_wait, **options):
@@ -31,7 +35,8 @@ class Command(BaseCommand):
             memory = Memory.objects.select_related("chapter__patient").get(pk=memory_id)
         except Memory.DoesNotExist:
             raise CommandError(f"There is no memory {memory_id}.")
-        numbers = {k: options[k] for k in ("steps", "width", "height", "seed", "num_images", "guidance")
+        numbers = {k: options[k] for k in ("steps", "width", "height", "seed", "num_images", "guidance",
+                                           "layout_fraction", "face_pass")
                    if options.get(k) is not None}
         try:
             job = submit_generation(memory, kind=kind, prompt=prompt, **numbers)
