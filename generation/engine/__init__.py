@@ -13,7 +13,7 @@ from importlib import import_module
 
 _HOMES = {
     "Engine": "engine", "Progress": "engine", "Result": "engine",
-    "Adapter": "options", "EngineOptions": "options", "PersonRegion": "options",
+    "Adapter": "options", "EngineOptions": "options", "Region": "options",
     "Cancelled": "errors", "EngineConfigError": "errors", "EngineError": "errors", "EngineInputError": "errors",
 }
 

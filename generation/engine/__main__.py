@@ -5,9 +5,10 @@ Examples:
   python -m generation.engine img2img --image sketch.png --prompt "a watercolour of a church" --out church.png
   python -m generation.engine inpaint --image walk.png --mask mask.png --prompt "a brown dog" --out fixed.png
   python -m generation.engine compose --prompt "two people on a beach" \\
-      --person-adapter ana=ana.safetensors --person-prompt "a photo of Ana" --person-box 0,0,256,512 \\
-      --person-adapter juan=juan.safetensors --person-prompt "a photo of Juan" --person-box 256,0,512,512 \\
-      --out beach.png
+      --region-adapter ana=ana.safetensors --region-prompt "a photo of sqgkhoju woman on a beach" \\
+      --region-box 0,0,256,512 \\
+      --region-adapter tobi=tobi.safetensors --region-prompt "a photo of zxqvtob dog on a beach" \\
+      --region-box 256,256,512,512 --out beach.png
   python -m generation.engine train --photos photos/juan --token sqgkhoju --class-word man \\
       --out var/train/juan            (run it again with the same --out to resume)
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from . import Adapter, Cancelled, Engine, EngineError, EngineInputError, EngineOptions, PersonRegion
+from . import Adapter, Cancelled, Engine, EngineError, EngineInputError, EngineOptions, Region
 from .logs import quiet_library_logs
 from .photos import load_photo_folder
 from .training import STEPS_PER_PHOTO, Trainer, TrainingOptions, default_steps
@@ -105,14 +106,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only-masked", action="store_true", help="crop around the mask and repaint at full size")
     p.add_argument("--padding", type=int, default=32)
     p = commands.add_parser("compose", parents=[common],
-                            help="a scene with several trained people, each painted in with only their adapter")
+                            help="several trained subjects in one picture, each drawn in its own region with "
+                                 "only its own adapter")
     p.add_argument("--scene-adapter", action="append", type=_adapter, default=[], metavar="ID=PATH[@WEIGHT]",
-                   help="place, pet or object adapters for the scene")
-    p.add_argument("--person-adapter", action="append", type=_adapter, default=[], metavar="ID=PATH[@WEIGHT]")
-    p.add_argument("--person-prompt", action="append", default=[], help="one per --person-adapter, in order")
-    p.add_argument("--person-box", action="append", type=_box, default=[], metavar="L,T,R,B",
-                   help="one per --person-adapter, in order")
-    p.add_argument("--keep-stages", action="store_true", help="also save the scene and each step (NAME_stage_N.png)")
+                   help="the background's adapters: a place, a style")
+    p.add_argument("--region-adapter", action="append", type=_adapter, default=[], metavar="ID=PATH[@WEIGHT]",
+                   help="a person, pet or object: one per region")
+    p.add_argument("--region-prompt", action="append", default=[], help="one per --region-adapter, in order")
+    p.add_argument("--region-box", action="append", type=_box, default=[], metavar="L,T,R,B",
+                   help="one per --region-adapter, in order")
+    p.add_argument("--layout-fraction", type=float, default=0.25,
+                   help="the share of steps drawn with no adapter, so that the composition forms (default 0.25)")
+    p.add_argument("--no-face-pass", action="store_true",
+                   help="do not look for a face in each region and repaint it at the end")
+    p.add_argument("--keep-stages", action="store_true", help="also save the picture before the face pass")
     add_train_parser(commands, model_args)
     return parser
 
@@ -213,12 +220,13 @@ def _run(engine: Engine, args):
                               masked_content=args.masked_content, strength=args.strength, mask_blur=args.mask_blur,
                               only_masked=args.only_masked, padding=args.padding, adapters=args.adapter,
                               num_images=args.num_images, **common)
-    counts = {len(args.person_adapter), len(args.person_prompt), len(args.person_box)}
+    counts = {len(args.region_adapter), len(args.region_prompt), len(args.region_box)}
     if len(counts) != 1:
-        raise EngineInputError("Give one --person-prompt and one --person-box for each --person-adapter.")
-    people = [PersonRegion(a, prompt, box=box)
-              for a, prompt, box in zip(args.person_adapter, args.person_prompt, args.person_box)]
-    return engine.compose(args.prompt, people, scene_adapters=args.scene_adapter, **common)
+        raise EngineInputError("Give one --region-prompt and one --region-box for each --region-adapter.")
+    regions = [Region(a, prompt, box, face=True)
+               for a, prompt, box in zip(args.region_adapter, args.region_prompt, args.region_box)]
+    return engine.compose(args.prompt, regions, scene_adapters=args.scene_adapter,
+                          layout_fraction=args.layout_fraction, face_pass=not args.no_face_pass, **common)
 
 
 def _train(args, engine_options) -> int:

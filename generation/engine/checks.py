@@ -7,6 +7,7 @@ in the same words, instead of failing later in a worker.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -91,37 +92,81 @@ def inpaint(image_size, mask: Image.Image, prompt, *, mask_mode, masked_content,
     return InpaintPlan(hard_mask, soft_mask, width, height, box)
 
 
-def compose(scene_prompt, people, *, scene_adapter_ids, negative_prompt, steps, guidance, width, height, seed,
-            person_strength, person_steps, mask_blur, padding, tokenizer=None) -> tuple[int, list[Image.Image]]:
-    """`people` are PersonRegion-like (adapter.id, prompt, mask or box). Returns the steps per person and
-    each person's mask. Each person is then an inpaint call, checked here as the engine will make it."""
+@dataclass
+class ComposePlan:
+    width: int
+    height: int
+    layout_steps: int  # of the denoising steps, the first ones drawn with no adapter (the composition forms)
+    denoise_steps: int  # steps the loop runs (fewer than `steps` when starting from a picture)
+    feather: int  # pixels over which each region's mask fades out
+
+
+MIN_REGION = 8  # pixels: one latent cell; and at least a tenth of the picture's side (see compose)
+
+
+def compose(scene_prompt, regions, *, scene_adapter_ids, negative_prompt, steps, guidance, width, height, seed,
+            layout_fraction=0.25, feather=None, face_pass=True, face_strength=0.4, strength=0.75,
+            image_size=None, tokenizer=None) -> ComposePlan:
+    """`regions` are Region-like (adapter.id, prompt, box, layout_prompt). Each region is drawn with only its own
+    adapter and the background with only the scene's: no pixel's branch may have two likenesses."""
     check_common(scene_prompt, steps, guidance, 1, seed)
-    check_size(width, height)
-    people = list(people)
-    if not people:
-        raise EngineInputError("compose needs at least one person; use txt2img for a scene alone.")
-    scene_ids = set(scene_adapter_ids)
-    person_ids = [p.adapter.id for p in people]
-    if len(set(person_ids)) != len(person_ids):
-        raise EngineInputError(f"A person is listed twice: {person_ids}.")
-    if scene_ids & set(person_ids):
-        raise EngineInputError(
-            f"Adapters {sorted(scene_ids & set(person_ids))} are both in the scene and a person: "
-            "a person's adapter is only active in their own region."
-        )
-    person_steps = person_steps or steps
-    check_strength(person_strength, person_steps)
-    masks = []
-    for person in people:
-        check_common(person.prompt, person_steps, guidance, 1, None)
-        masks.append(region_mask(person, (width, height)))
-    check_prompt_length(tokenizer, scene_prompt, negative_prompt)
-    for person, mask in zip(people, masks):
-        inpaint((width, height), mask, person.prompt, mask_mode="masked", masked_content="original",
-                strength=person_strength, mask_blur=mask_blur, only_masked=True, padding=padding,
-                negative_prompt=negative_prompt, steps=person_steps, guidance=guidance, width=width, height=height,
-                seed=None, num_images=1, tokenizer=tokenizer)
-    return person_steps, masks
+    if image_size is not None:
+        width, height = size_for(image_size, width, height, "picture")
+        check_strength(strength, steps)
+        denoise = denoise_steps(steps, strength)
+    else:
+        width, height = width or 512, height or 512
+        check_size(width, height)
+        denoise = steps
+    regions = list(regions)
+    if not regions:
+        raise EngineInputError("compose needs at least one region (a person, pet or object); use txt2img for a "
+                               "scene alone.")
+    region_ids = [r.adapter.id for r in regions]
+    if len(set(region_ids)) != len(region_ids):
+        raise EngineInputError(f"An adapter has two regions: {region_ids}. Each subject has one region, so that no "
+                               "pixel's branch has two likenesses.")
+    shared = sorted(set(scene_adapter_ids) & set(region_ids))
+    if shared:
+        raise EngineInputError(f"Adapters {shared} are both in the background and a region: a subject's adapter is "
+                               "only active in its own region, so that no pixel's branch has two likenesses.")
+    if not _number(layout_fraction) or not 0 <= layout_fraction <= 0.9:
+        raise EngineInputError(f"layout_fraction must be from 0 to 0.9, not {layout_fraction!r}.")
+    layout_steps = int(denoise * layout_fraction)  # at most 0.9: at least one step is left for the regions
+    if feather is None:
+        feather = max(2, min(width, height) // 16)
+    if not _whole(feather) or not 0 <= feather <= 256:
+        raise EngineInputError(f"feather must be a whole number of pixels from 0 to 256, not {feather!r}.")
+    if face_pass:
+        check_strength(face_strength, face_steps(steps, face_strength))
+    smallest = max(MIN_REGION, -(-min(width, height) // 10))
+    for region in regions:
+        left, top, right, bottom = region.box
+        if not (0 <= left < right <= width and 0 <= top < bottom <= height):
+            raise EngineInputError(f"Region {region.adapter.id!r}: the box {tuple(region.box)} is not inside the "
+                                   f"{width}×{height} picture.")
+        if min(right - left, bottom - top) < smallest:
+            raise EngineInputError(f"Region {region.adapter.id!r}: the box {tuple(region.box)} is too small; make "
+                                   f"each side at least {smallest} pixels.")
+        for prompt in (region.prompt, region.layout_prompt or region.prompt):
+            check_common(prompt, steps, guidance, 1, None)
+    for prompt in [scene_prompt] + [r.prompt for r in regions] + [r.layout_prompt for r in regions if r.layout_prompt]:
+        check_prompt_length(tokenizer, prompt, negative_prompt)
+    return ComposePlan(width, height, layout_steps, denoise, feather)
+
+
+def faces(regions, *, steps, strength, width, height) -> None:
+    """The face pass of txt2img and img2img: each region names an adapter and where to look."""
+    regions = list(regions)
+    if not regions:
+        return
+    check_strength(strength, face_steps(steps, strength))
+    for region in regions:
+        left, top, right, bottom = region.box
+        if not (0 <= left < right <= width and 0 <= top < bottom <= height):
+            raise EngineInputError(f"Face of {region.adapter.id!r}: the box {tuple(region.box)} is not inside the "
+                                   f"{width}×{height} picture.")
+        check_common(region.prompt, steps, 7.5, 1, None)
 
 
 # --- the parts ------------------------------------------------------------------------------------
@@ -169,29 +214,17 @@ def check_strength(strength, steps):
         raise EngineInputError(f"strength {strength} with {steps} steps leaves no step to run; raise either.")
 
 
+def face_steps(steps, strength) -> int:
+    """The face pass's step count: the picture's, or just enough for one step at `strength` (a quick picture
+    of 2 steps still gets its faces repainted)."""
+    if not _number(strength) or strength <= 0:
+        return steps
+    return max(steps, math.ceil(1 / strength))
+
+
 def denoise_steps(steps, strength) -> int:
     """How many steps img2img and inpaint really run: the first (1 - strength) of the schedule is skipped."""
     return min(int(steps * strength), steps)
-
-
-def region_mask(person, size) -> Image.Image:
-    if (person.mask is None) == (person.box is None):
-        raise EngineInputError(f"Person {person.adapter.id!r}: give either a mask or a box, not both or neither.")
-    if person.mask is not None:
-        if person.mask.size != size:
-            raise EngineInputError(
-                f"Person {person.adapter.id!r}: the mask is {person.mask.size[0]}×{person.mask.size[1]} "
-                f"but the picture is {size[0]}×{size[1]}."
-            )
-        mask = person.mask.convert("L")
-    else:
-        left, top, right, bottom = person.box
-        if not (0 <= left < right <= size[0] and 0 <= top < bottom <= size[1]):
-            raise EngineInputError(f"Person {person.adapter.id!r}: the box {person.box} is not inside the {size[0]}×{size[1]} picture.")
-        mask = im.box_mask(size, person.box)
-    if mask.getbbox() is None:
-        raise EngineInputError(f"Person {person.adapter.id!r}: the mask is empty.")
-    return mask
 
 
 def prompt_chunks(tokenizer, text: str) -> list[list[int]]:

@@ -24,11 +24,17 @@ from . import images as im
 from .checks import MASK_MODES, MASKED_CONTENT  # noqa: F401  (part of this module's API)
 from .errors import Cancelled, EngineError, EngineInputError
 from .models import load_pipeline, model_identity, resolve_source
-from .options import Adapter, EngineOptions, PersonRegion  # noqa: F401  (part of this module's API)
-from .prompts import encode_prompts
+from .options import Adapter, EngineOptions, Region  # noqa: F401  (part of this module's API)
+from .prompts import chunk_count, encode_prompts
+from .routing import Group, routed
 
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2  # 2: compose draws regions in one denoising loop, with the face pass
 ADAPTER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# The face pass (ADetailer's idea): a found face is grown by this share of its size on every side, so the
+# repaint takes in the hairline and chin, and blended in over FACE_MASK_BLUR pixels.
+FACE_GROW = 0.2
+FACE_MASK_BLUR = 4
+FACE_PADDING = 32
 
 
 @dataclass(frozen=True)
@@ -214,39 +220,50 @@ class Engine:
 
     def txt2img(self, prompt: str, *, negative_prompt: str = "", steps: int = 20, guidance: float = 8.0,
                 width: int = 512, height: int = 512, seed: int | None = None, adapters=(),
-                num_images: int = 1, progress: ProgressCallback | None = None,
-                cancel: CancelCheck | None = None) -> Result:
-        """Text to picture. Defaults are the thesis's: 20 steps at CFG 8."""
+                num_images: int = 1, faces=(), face_strength: float = 0.4,
+                progress: ProgressCallback | None = None, cancel: CancelCheck | None = None) -> Result:
+        """Text to picture. Defaults are the thesis's: 20 steps at CFG 8. `faces` (Regions): after the
+        picture, the face pass repaints each one's face, found inside its box, with only its adapter."""
         checks.txt2img(prompt, negative_prompt=negative_prompt, steps=steps, guidance=guidance, width=width,
                        height=height, seed=seed, num_images=num_images, tokenizer=self.text_pipe.tokenizer)
+        checks.faces(faces, steps=steps, strength=face_strength, width=width, height=height)
         seeds = _seeds(seed, num_images)
+        total = steps + num_images * len(faces) * _face_denoise(steps, face_strength)
         active = self.activate_adapters(adapters)
         call = dict(num_inference_steps=steps, guidance_scale=guidance, width=width, height=height)
         images, tokens, notes = self._run(self.text_pipe, "picture", prompt, negative_prompt, seeds, call,
-                                          total=steps, progress=progress, cancel=cancel)
+                                          total=total, progress=progress, cancel=cancel)
         parameters = self._record("txt2img", prompt, negative_prompt, seeds, active, tokens,
                                   steps=steps, guidance=guidance, width=width, height=height)
-        return Result(images, seeds, parameters, self.is_demo_model, notes,
-                      stages=[{"stage": "picture", "active_adapters": self.active_adapters()}])
+        result = Result(images, seeds, parameters, self.is_demo_model, notes,
+                        stages=[{"stage": "picture", "active_adapters": self.active_adapters()}])
+        return self._faces_after(result, faces, negative_prompt=negative_prompt, guidance=guidance, steps=steps,
+                                 strength=face_strength, offset=steps, total=total, progress=progress, cancel=cancel)
 
     def img2img(self, image: Image.Image, prompt: str, *, strength: float = 0.75, negative_prompt: str = "",
                 steps: int = 30, guidance: float = 8.5, width: int | None = None, height: int | None = None,
-                seed: int | None = None, adapters=(), num_images: int = 1,
+                seed: int | None = None, adapters=(), num_images: int = 1, faces=(), face_strength: float = 0.4,
                 progress: ProgressCallback | None = None, cancel: CancelCheck | None = None) -> Result:
-        """A sketch or any picture to a picture. Defaults are seed 000's: strength 0.75, 30 steps, CFG 8.5."""
+        """A sketch or any picture to a picture. Defaults are seed 000's: strength 0.75, 30 steps, CFG 8.5.
+        `faces`: as for txt2img."""
         width, height = checks.img2img(image.size, prompt, strength=strength, negative_prompt=negative_prompt,
                                        steps=steps, guidance=guidance, width=width, height=height, seed=seed,
                                        num_images=num_images, tokenizer=self.text_pipe.tokenizer)
+        checks.faces(faces, steps=steps, strength=face_strength, width=width, height=height)
         seeds = _seeds(seed, num_images)
+        denoise = checks.denoise_steps(steps, strength)
+        total = denoise + num_images * len(faces) * _face_denoise(steps, face_strength)
         active = self.activate_adapters(adapters)
         source = image.convert("RGB").resize((width, height), Image.LANCZOS)
         call = dict(image=source, strength=strength, num_inference_steps=steps, guidance_scale=guidance)
         images, tokens, notes = self._run(self.image_pipe, "picture", prompt, negative_prompt, seeds, call,
-                                          total=checks.denoise_steps(steps, strength), progress=progress, cancel=cancel)
+                                          total=total, progress=progress, cancel=cancel)
         parameters = self._record("img2img", prompt, negative_prompt, seeds, active, tokens, steps=steps,
                                   guidance=guidance, width=width, height=height, strength=strength)
-        return Result(images, seeds, parameters, self.is_demo_model, notes,
-                      stages=[{"stage": "picture", "active_adapters": self.active_adapters()}])
+        result = Result(images, seeds, parameters, self.is_demo_model, notes,
+                        stages=[{"stage": "picture", "active_adapters": self.active_adapters()}])
+        return self._faces_after(result, faces, negative_prompt=negative_prompt, guidance=guidance, steps=steps,
+                                 strength=face_strength, offset=denoise, total=total, progress=progress, cancel=cancel)
 
     def inpaint(self, image: Image.Image, mask: Image.Image, prompt: str, *, mask_mode: str = "masked",
                 masked_content: str = "original", strength: float = 0.75, mask_blur: int = 4,
@@ -292,57 +309,214 @@ class Engine:
         return Result(results, seeds, parameters, self.is_demo_model, notes,
                       stages=[{"stage": _stage, "active_adapters": self.active_adapters()}])
 
-    def compose(self, scene_prompt: str, people: list[PersonRegion], *, scene_adapters=(),
-                negative_prompt: str = "", steps: int = 40, guidance: float = 14.5, width: int = 512,
-                height: int = 512, seed: int | None = None, person_strength: float = 0.75,
-                person_steps: int | None = None, mask_blur: int = 4, padding: int = 32,
-                progress: ProgressCallback | None = None, cancel: CancelCheck | None = None) -> Result:
-        """Several trained subjects in one picture without identity bleed (the thesis's manual fix).
+    def compose(self, scene_prompt: str, regions, *, scene_adapters=(), negative_prompt: str = "",
+                steps: int = 30, guidance: float = 7.5, width: int | None = None, height: int | None = None,
+                seed: int | None = None, layout_fraction: float = 0.25, feather: int | None = None,
+                face_pass: bool = True, face_strength: float = 0.4, image: Image.Image | None = None,
+                strength: float = 0.75, progress: ProgressCallback | None = None,
+                cancel: CancelCheck | None = None) -> Result:
+        """Several subjects in one picture, each with only its own likeness (see docs/ARCHITECTURE.md).
 
-        1. The scene, with only the place/pet/object adapters active.
-        2. Each person's region repainted with only that person's adapter active and a prompt naming
-           them. Two person adapters are never active together.
-        Defaults are the thesis's for two subjects: 40 steps at CFG 14.5.
+        1. Layout: the first `layout_fraction` of the steps run with no adapter at all, each region worded by
+           its class ("a man"), so the composition forms without any likeness.
+        2. Regions: every step is one batched UNet call with a background branch (the scene's prompt and
+           adapters) and one branch per region (its prompt, its adapter alone), each under guidance; the noise
+           predictions are blended through feathered region masks.
+        3. The face pass: each region marked `face` has its face found and repainted alone.
+        `image` starts from a sketch or picture instead of noise, as img2img does (with `strength`). The size
+        is width × height, else the image's own, else 512 × 512.
         """
-        people = list(people)
-        person_steps, masks = checks.compose(
-            scene_prompt, people, scene_adapter_ids=[a.id for a in scene_adapters], negative_prompt=negative_prompt,
-            steps=steps, guidance=guidance, width=width, height=height, seed=seed, person_strength=person_strength,
-            person_steps=person_steps, mask_blur=mask_blur, padding=padding, tokenizer=self.text_pipe.tokenizer)
+        regions, scene_adapters = list(regions), list(scene_adapters)
+        plan = checks.compose(scene_prompt, regions, scene_adapter_ids=[a.id for a in scene_adapters],
+                              negative_prompt=negative_prompt, steps=steps, guidance=guidance, width=width,
+                              height=height, seed=seed, layout_fraction=layout_fraction, feather=feather,
+                              face_pass=face_pass, face_strength=face_strength, strength=strength,
+                              image_size=image.size if image is not None else None, tokenizer=self.text_pipe.tokenizer)
+        width, height = plan.width, plan.height
+        (seed,) = _seeds(seed, 1)
+        faces = [r for r in regions if r.face] if face_pass else []
+        total = plan.denoise_steps + len(faces) * _face_denoise(steps, face_strength)
+        branches = [("background", scene_prompt, scene_prompt, scene_adapters)]
+        branches += [(r.adapter.id, r.prompt, r.layout_prompt or r.prompt, [r.adapter]) for r in regions]
+        self.activate_adapters(scene_adapters + [r.adapter for r in regions])  # checks and loads them all
+        layout_embeds, region_embeds, tokens = self._branch_embeddings(branches, negative_prompt)
+        masks = im.region_masks([r.box for r in regions], (width, height), plan.feather, self.vae_scale)
+        layout_groups = [Group(2 * i, 2 * i + 2, {}) for i in range(len(branches))]
+        region_groups = [Group(2 * i, 2 * i + 2, {a.id: float(a.weight) for a in adapters})
+                         for i, (_, _, _, adapters) in enumerate(branches)]
 
-        base_seed = _seeds(seed, 1)[0]
-        per_person = checks.denoise_steps(person_steps, person_strength)
-        total = steps + per_person * len(people)
-        scene = self.txt2img(scene_prompt, negative_prompt=negative_prompt, steps=steps, guidance=guidance,
-                             width=width, height=height, seed=base_seed, adapters=scene_adapters,
-                             progress=_relabel(progress, "scene", 0, total), cancel=cancel)
-        stages = [{"stage": "scene", "active_adapters": scene.stages[0]["active_adapters"],
-                   "prompt": scene_prompt, "seed": base_seed}]
-        intermediates = [("scene", scene.image)]
-        current, notes = scene.image, list(scene.notes)
-        person_records = []
-        for index, (person, mask) in enumerate(zip(people, masks)):
-            stage = f"person {index + 1}: {person.adapter.id}"
-            person_seed = (base_seed + 1 + index) % 2**32  # as _seeds wraps: a seed near the top stays valid
-            step = self.inpaint(
-                current, mask, person.prompt, negative_prompt=negative_prompt, strength=person_strength,
-                mask_blur=mask_blur, only_masked=True, padding=padding, steps=person_steps, guidance=guidance,
-                width=width, height=height, seed=person_seed, adapters=[person.adapter],
-                progress=progress, cancel=cancel, _stage=stage, _offset=steps + index * per_person, _total=total,
-            )
-            current = step.image
-            notes += step.notes
-            intermediates.append((stage, current))
-            stages.append({"stage": stage, "active_adapters": step.stages[0]["active_adapters"],
-                           "prompt": person.prompt, "seed": person_seed})
-            person_records.append({"adapter": person.adapter.id, "weight": person.adapter.weight,
-                                   "prompt": person.prompt, "box": list(mask.getbbox() or ())})
-        parameters = dict(scene.parameters, operation="compose", people=person_records,
-                          person_strength=person_strength, person_steps=person_steps,
-                          mask_blur=mask_blur, padding=padding)
-        return Result([current], [base_seed], parameters, self.is_demo_model, notes, intermediates, stages)
+        def loop():
+            return self._regional_loop(layout_embeds, region_embeds, layout_groups, region_groups, masks,
+                                       plan=plan, steps=steps, guidance=guidance, seed=seed, image=image,
+                                       total=total, progress=progress, cancel=cancel)
+
+        picture, notes = self._out_of_memory_retry(loop)
+        stages = [
+            {"stage": "layout", "steps": plan.layout_steps,
+             "branches": [{"name": name, "prompt": layout, "active_adapters": sorted(group.applied)}
+                          for (name, _, layout, _), group in zip(branches, layout_groups)]},
+            {"stage": "regions", "steps": plan.denoise_steps - plan.layout_steps,
+             "branches": [{"name": name, "prompt": prompt, "active_adapters": sorted(group.applied),
+                           "box": list(region.box) if region else None}
+                          for (name, prompt, _, _), group, region in zip(branches, region_groups, [None] + regions)]},
+        ]
+        parameters = self._record(
+            "compose", scene_prompt, negative_prompt, [seed], {a.id: float(a.weight) for a in scene_adapters}, tokens,
+            steps=steps, guidance=guidance, width=width, height=height, layout_fraction=layout_fraction,
+            layout_steps=plan.layout_steps, feather=plan.feather, face_pass=face_pass, face_strength=face_strength,
+            regions=[{"adapter": r.adapter.id, "weight": float(r.adapter.weight), "prompt": r.prompt,
+                      "layout_prompt": r.layout_prompt or r.prompt, "box": list(r.box), "face": r.face}
+                     for r in regions],
+            **({"strength": strength} if image is not None else {}),
+        )
+        result = Result([picture], [seed], parameters, self.is_demo_model, notes,
+                        [("before the face pass", picture)], stages)
+        return self._faces_after(result, faces, negative_prompt=negative_prompt, guidance=guidance, steps=steps,
+                                 strength=face_strength, offset=plan.denoise_steps, total=total, progress=progress,
+                                 cancel=cancel)
+
+    def face_pass(self, image: Image.Image, regions, *, negative_prompt: str = "", guidance: float = 7.5,
+                  seed: int = 0, strength: float = 0.4, steps: int = 20, progress: ProgressCallback | None = None,
+                  cancel: CancelCheck | None = None, _offset: int = 0, _total: int | None = None) -> Result:
+        """ADetailer's idea: for each region, the largest face found inside its box is repainted alone,
+        "only masked" at the picture's full size, with only that region's adapter and prompt. Pixels outside
+        the grown face box (and its FACE_MASK_BLUR edge) stay exactly as they were. No face: a note."""
+        from .faces import find_faces
+
+        regions = list(regions)
+        picture = image.convert("RGB")
+        width, height = picture.size
+        checks.faces(regions, steps=steps, strength=strength, width=width, height=height)
+        steps = checks.face_steps(steps, strength)
+        per_face = checks.denoise_steps(steps, strength)
+        total = _total if _total is not None else per_face * len(regions)
+        found, stages, notes = [], [], []
+        for index, region in enumerate(regions):
+            left, top, right, bottom = region.box
+            hits = find_faces(picture.crop(region.box))
+            if not hits:
+                found.append({"adapter": region.adapter.id, "face": None})
+                notes.append(f"No face was found for {region.adapter.id}; it was left as drawn.")
+                continue
+            face = _grown((hits[0][0] + left, hits[0][1] + top, hits[0][2] + left, hits[0][3] + top),
+                          FACE_GROW, (width, height))
+            stage = f"face {index + 1}: {region.adapter.id}"
+            repainted = self.inpaint(
+                picture, im.box_mask((width, height), face), region.prompt, negative_prompt=negative_prompt,
+                strength=strength, mask_blur=FACE_MASK_BLUR, only_masked=True, padding=FACE_PADDING, steps=steps,
+                guidance=guidance, width=_eighths(width), height=_eighths(height), seed=(seed + 1 + index) % 2**32,
+                adapters=[region.adapter], progress=progress, cancel=cancel, _stage=stage,
+                _offset=_offset + index * per_face, _total=total)
+            picture = repainted.image
+            notes += repainted.notes
+            found.append({"adapter": region.adapter.id, "face": list(face)})
+            stages.append({"stage": stage, "active_adapters": repainted.stages[0]["active_adapters"],
+                           "box": list(face), "prompt": region.prompt})
+        parameters = dict(operation="face_pass", faces=found, face_strength=strength, face_steps=steps,
+                          face_mask_blur=FACE_MASK_BLUR)
+        return Result([picture], [seed], parameters, self.is_demo_model, notes, stages=stages)
 
     # --- internals -------------------------------------------------------------
+
+    def _faces_after(self, result: Result, faces, *, negative_prompt, guidance, steps, strength, offset, total,
+                     progress, cancel) -> Result:
+        """The face pass over each of `result`'s pictures, recorded in its parameters and stages."""
+        faces = list(faces)
+        if not faces:
+            return result
+        per_picture = len(faces) * _face_denoise(steps, strength)
+        found = []
+        for index, (picture, seed) in enumerate(zip(result.images, result.seeds)):
+            passed = self.face_pass(picture, faces, negative_prompt=negative_prompt, guidance=guidance, seed=seed,
+                                    strength=strength, steps=steps, progress=progress, cancel=cancel,
+                                    _offset=offset + index * per_picture, _total=total)
+            result.images[index] = passed.image
+            result.notes += [note for note in passed.notes if note not in result.notes]
+            result.stages += passed.stages
+            found.append(passed.parameters["faces"])
+        result.parameters.update(face_pass=True, face_strength=strength,
+                                 faces=found[0] if len(found) == 1 else found)
+        return result
+
+    def _branch_embeddings(self, branches, negative_prompt):
+        """Each branch's prompt (and its layout wording) encoded with that branch's adapters active in the text
+        encoder (an adapter may have trained it), padded to one length so that the branches share a batch.
+        Returns (layout, regions) embeddings, each (2 x branches, tokens, dim) as [negative, positive] per branch,
+        and the background prompt's token count."""
+        pipe = self.text_pipe
+        device = pipe._execution_device
+        chunks = max(chunk_count(pipe.tokenizer, text, negative_prompt)
+                     for _, prompt, layout, _ in branches for text in (prompt, layout))
+        layout, regions, tokens = [], [], None
+        self.activate_adapters([])
+        for _, _, text, _ in branches:
+            positive, negative, _ = encode_prompts(pipe.tokenizer, pipe.text_encoder, text, negative_prompt, device,
+                                                   chunks)
+            layout += [negative, positive]
+        for _, text, _, adapters in branches:
+            self.activate_adapters(adapters)
+            positive, negative, count = encode_prompts(pipe.tokenizer, pipe.text_encoder, text, negative_prompt,
+                                                       device, chunks)
+            regions += [negative, positive]
+            tokens = count if tokens is None else tokens
+        self.activate_adapters([])
+        return torch.cat(layout), torch.cat(regions), tokens
+
+    def _regional_loop(self, layout_embeds, region_embeds, layout_groups, region_groups, masks, *, plan, steps,
+                       guidance, seed, image, total, progress, cancel):
+        """The denoising loop of compose: one UNet call a step for all branches, blended through the masks."""
+        pipe = self.text_pipe
+        unet, vae, device = pipe.unet, pipe.vae, pipe._execution_device
+        scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)  # its own state, not the pipeline's
+        scheduler.set_timesteps(steps, device=device)
+        timesteps = scheduler.timesteps
+        shape = (1, unet.config.in_channels, plan.height // self.vae_scale, plan.width // self.vae_scale)
+        noise = torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed)).to(device, unet.dtype)
+        with torch.no_grad():
+            if image is None:
+                latents = noise * scheduler.init_noise_sigma
+            else:  # as img2img: skip the first (1 - strength) of the schedule and noise the picture to where it starts
+                start = (steps - plan.denoise_steps) * scheduler.order
+                timesteps = timesteps[start:]
+                if hasattr(scheduler, "set_begin_index"):
+                    scheduler.set_begin_index(start)
+                source = image.convert("RGB").resize((plan.width, plan.height), Image.LANCZOS)
+                pixels = pipe.image_processor.preprocess(source).to(device=device, dtype=vae.dtype)
+                latents = vae.encode(pixels).latent_dist.mode() * vae.config.scaling_factor
+                latents = scheduler.add_noise(latents.to(unet.dtype), noise, timesteps[:1])
+            masks = masks.to(device=device, dtype=unet.dtype)
+            covered = masks.sum(0, keepdim=True)
+            masks = masks / covered.clamp(min=1.0)  # where regions overlap, they share the pixel
+            background = 1.0 - masks.sum(0)
+            count = len(layout_groups)
+            for index, t in enumerate(timesteps):
+                layout = index < plan.layout_steps
+                embeds, groups = (layout_embeds, layout_groups) if layout else (region_embeds, region_groups)
+                with routed(unet, groups):
+                    model_input = scheduler.scale_model_input(torch.cat([latents] * (2 * count)), t)
+                    predicted = unet(model_input, t, encoder_hidden_states=embeds).sample
+                predicted = predicted.view(count, 2, *predicted.shape[1:])
+                guided = predicted[:, 0] + guidance * (predicted[:, 1] - predicted[:, 0])  # (branches, C, h, w)
+                eps = guided[0:1] * background + (masks * guided[1:]).sum(0, keepdim=True)
+                latents = scheduler.step(eps, t, latents).prev_sample
+                step = index + 1
+                if cancel and cancel():
+                    raise Cancelled(f"Cancelled after step {step} of {total}.")
+                if progress:
+                    progress(Progress("layout" if layout else "regions", step, total, im.latents_to_preview(latents)))
+            decoded = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor).sample
+        return pipe.image_processor.postprocess(decoded, output_type="pil")[0]
+
+    def _out_of_memory_retry(self, work):
+        """`work()` once; on a CUDA out-of-memory error, again with every memory saver on. (picture, notes)"""
+        try:
+            return work(), []
+        except torch.cuda.OutOfMemoryError:
+            if self._savers_on or self.device.type != "cuda":
+                raise EngineError("Out of GPU memory even with the memory savers on; try a smaller size.")
+            torch.cuda.empty_cache()
+            self._enable_savers(slicing=True, tiling=True, offload=True)
+            return work(), ["The GPU ran out of memory; this picture was made again with memory savers on (slower)."]
 
     def _inpaint_latents(self, image, hard_mask, masked_content, seeds):
         """A1111's "masked content", in latent space (diffusers has no such switch):
@@ -427,11 +601,17 @@ def _seeds(seed, count):
     return [(first + i) % 2**32 for i in range(count)]
 
 
-def _relabel(progress, stage, offset, total):
-    if progress is None:
-        return None
+def _face_denoise(steps, strength) -> int:
+    """Steps the face pass runs per face."""
+    return checks.denoise_steps(checks.face_steps(steps, strength), strength)
 
-    def relabelled(update: Progress):
-        progress(Progress(stage, offset + update.step, total, update.preview))
 
-    return relabelled
+def _grown(box, share, size):
+    """`box` grown by `share` of its width and height on every side, kept inside a picture of `size`."""
+    left, top, right, bottom = box
+    dx, dy = round((right - left) * share), round((bottom - top) * share)
+    return max(0, left - dx), max(0, top - dy), min(size[0], right + dx), min(size[1], bottom + dy)
+
+
+def _eighths(value: int) -> int:
+    return max(64, value - value % 8)

@@ -92,3 +92,20 @@ def box_mask(size: tuple[int, int], box: tuple[int, int, int, int]) -> Image.Ima
 def composite(original: Image.Image, generated: Image.Image, mask: Image.Image) -> Image.Image:
     """Paste `generated` over `original` through `mask`: outside it, the original pixels exactly."""
     return Image.composite(generated.convert("RGB"), original.convert("RGB"), mask)
+
+
+def region_masks(boxes, size: tuple[int, int], feather: int, scale: int):
+    """compose's soft region masks at latent resolution, (regions, 1, height / scale, width / scale) in 0..1:
+    each box drawn at full size, its edge blurred over `feather` pixels (so branches fade into each other
+    rather than meeting at a seam), then reduced to the latent grid."""
+    import torch
+
+    latent_size = (size[0] // scale, size[1] // scale)
+    layers = []
+    for box in boxes:
+        mask = box_mask(size, box)
+        if feather:
+            mask = mask.filter(ImageFilter.GaussianBlur(feather / 2))
+        small = np.asarray(mask.resize(latent_size, Image.BILINEAR), dtype=np.float32) / 255.0
+        layers.append(torch.from_numpy(small)[None])
+    return torch.stack(layers)

@@ -7,8 +7,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
 from .errors import EngineInputError
 
 
@@ -55,13 +53,15 @@ class Adapter:
 
 
 @dataclass(frozen=True)
-class PersonRegion:
-    """For compose: where one person goes, drawn with only their adapter active."""
+class Region:
+    """For compose: one subject's part of the picture, drawn with only its own adapter active. For the face
+    pass of txt2img and img2img: whose face to look for, and where."""
 
     adapter: Adapter
-    prompt: str
-    mask: Image.Image | None = None
-    box: tuple[int, int, int, int] | None = None  # left, top, right, bottom in pixels
+    prompt: str  # this branch's words: the subject's token and class word, the scene, the style words
+    box: tuple[int, int, int, int]  # left, top, right, bottom in the output's pixels
+    layout_prompt: str = ""  # the words while the layout forms (the class word, no token); "" = prompt
+    face: bool = False  # a person: the face pass repaints the face found inside `box`
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,16 @@ def _encode(tokenizer, text_encoder, chunks, device) -> torch.Tensor:
     return hidden.reshape(1, -1, hidden.shape[-1])
 
 
-def encode_prompts(tokenizer, text_encoder, prompt: str, negative_prompt: str, device):
-    """(prompt_embeds, negative_prompt_embeds), both (1, 77 * chunks, dim), and the token count."""
+def chunk_count(tokenizer, prompt: str, negative_prompt: str) -> int:
+    positive, negative = check_prompt_length(tokenizer, prompt, negative_prompt)
+    return max(len(positive), len(negative))
+
+
+def encode_prompts(tokenizer, text_encoder, prompt: str, negative_prompt: str, device, chunks: int = 0):
+    """(prompt_embeds, negative_prompt_embeds), both (1, 77 * chunks, dim), and the token count. `chunks`:
+    at least this many (a composed picture's branches share one batch, so one length)."""
     positive, negative = check_prompt_length(tokenizer, prompt, negative_prompt)  # refuses > 300 tokens
-    count = max(len(positive), len(negative))
+    count = max(len(positive), len(negative), chunks)
     positive += [[]] * (count - len(positive))
     negative += [[]] * (count - len(negative))
     dtype = text_encoder.dtype

@@ -6,7 +6,7 @@ import sys
 import pytest
 from PIL import Image
 
-from generation.engine import Adapter, Cancelled, EngineInputError, PersonRegion
+from generation.engine import Adapter, Cancelled, EngineInputError, Region
 from tests.engine.conftest import ROOT, box_mask
 
 OK = dict(width=64, height=64, steps=2)
@@ -34,9 +34,14 @@ OK = dict(width=64, height=64, steps=2)
     (lambda e: e.inpaint(Image.new("RGB", (64, 64)), box_mask((64, 64), (0, 0, 8, 8)), "a", mask_mode="x", steps=2), "mask_mode"),
     (lambda e: e.inpaint(Image.new("RGB", (64, 64)), box_mask((64, 64), (0, 0, 8, 8)), "a", masked_content="x", steps=2), "masked_content"),
     (lambda e: e.inpaint(Image.new("RGB", (64, 64)), box_mask((64, 64), (0, 0, 8, 8)), "a", mask_blur=-1, steps=2), "mask_blur"),
-    (lambda e: e.compose("a", [], **OK), "at least one person"),
-    (lambda e: e.compose("a", [PersonRegion(Adapter("p", path="/x"), "p", box=(0, 0, 99, 10))], **OK), "not inside"),
-    (lambda e: e.compose("a", [PersonRegion(Adapter("p", path="/x"), "p")], **OK), "either a mask or a box"),
+    (lambda e: e.compose("a", [], **OK), "at least one region"),
+    (lambda e: e.compose("a", [Region(Adapter("p", path="/x"), "p", (0, 0, 99, 10))], **OK), "not inside"),
+    (lambda e: e.compose("a", [Region(Adapter("p", path="/x"), "p", (0, 0, 4, 64))], **OK), "too small"),
+    (lambda e: e.compose("a", [Region(Adapter("p", path="/x"), "p", (0, 0, 32, 64)),
+                               Region(Adapter("p", path="/x"), "q", (32, 0, 64, 64))], **OK), "two regions"),
+    (lambda e: e.compose("a", [Region(Adapter("p", path="/x"), "p", (0, 0, 32, 64))], layout_fraction=1.0, **OK),
+     "layout_fraction must be"),
+    (lambda e: e.txt2img("a", faces=[Region(Adapter("p", path="/x"), "p", (0, 0, 99, 10))], **OK), "not inside"),
 ])
 def test_bad_input_is_a_clear_error(engine, call, message):
     with pytest.raises(EngineInputError, match=message):
