@@ -101,6 +101,8 @@ def _advanced(request) -> dict:
         raw = request.POST.get(name, "").strip()
         if raw:
             values[name] = raw
+    if request.POST.get("faces_as_drawn"):
+        values["face_pass"] = False
     return values
 
 

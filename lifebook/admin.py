@@ -157,6 +157,7 @@ class MemoryAdmin(admin.ModelAdmin):
     search_fields = ["title", "description", "chapter__patient__name"]
     list_select_related = ["chapter", "chosen_image"]
     autocomplete_fields = ["chapter", "subjects"]
+    readonly_fields = ["layout"]  # edited on the memory's page or through the API, which check it
     inlines = [MemoryImageInline]
 
     @admin.display(description="Picture")

@@ -54,6 +54,8 @@ def memory_create(request, patient_id):
 def memory_page(request, patient_id, memory_id):
     from generation.views import generation_context
 
+    from .layout_views import placed
+
     memory = memory_for(request.user, patient_id, memory_id)
     audit.record_view(request.user, memory.chapter.patient, audit.memory_page(memory.pk))
     form = MemoryForm(request.POST or None, instance=memory, patient=memory.chapter.patient)
@@ -63,7 +65,7 @@ def memory_page(request, patient_id, memory_id):
         return redirect("memory_page", patient_id=patient_id, memory_id=memory_id)
     return render(request, "lifebook/memory.html", {
         "memory": memory, "patient": memory.chapter.patient, "form": form,
-        "images": memory.images.all(), **generation_context(memory)})
+        "images": memory.images.all(), "placed": placed(memory), **generation_context(memory)})
 
 
 @login_required

@@ -216,6 +216,8 @@ class Memory(models.Model):
     )
     scene = models.TextField(blank=True, help_text="What happens in the picture, in the caregiver's words.")
     subjects = models.ManyToManyField(Subject, blank=True, related_name="memories")
+    # Who is where in its pictures: boxes as fractions of the picture (lifebook.layout); empty = automatic.
+    layout = models.JSONField(default=list, blank=True)
     # Distressing material is hidden from the carousel and the PDF, never deleted.
     hidden = models.BooleanField(default=False)
     chosen_image = models.ForeignKey(

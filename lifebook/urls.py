@@ -5,7 +5,7 @@ from accounts import team_views
 from generation import editor_views
 from generation import views as training
 
-from . import book_views, media, memory_views, subject_views, views
+from . import book_views, layout_views, media, memory_views, subject_views, views
 from . import carousel_views, export_views, privacy_views, renditions
 from .pdf_views import book_pdf
 
@@ -43,6 +43,7 @@ urlpatterns = [
     path("patients/<int:patient_id>/memories/new/", memory_views.memory_create, name="memory_create"),
     path(MEMORY, memory_views.memory_page, name="memory_page"),
     path(MEMORY + "photo/", memory_views.memory_upload_photo, name="memory_upload_photo"),
+    path(MEMORY + "layout/", layout_views.memory_layout, name="memory_layout"),
     path(MEMORY + "move/", book_views.memory_move, name="memory_move"),
     path(MEMORY + "visibility/", book_views.memory_visibility, name="memory_visibility"),
     path(MEMORY + "pictures/<int:image_id>/choose/", memory_views.memory_choose_image, name="memory_choose_image"),

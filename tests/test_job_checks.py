@@ -83,13 +83,15 @@ def test_the_same_request_with_enough_steps_is_accepted(memory, picture):
     assert job.parameters["steps"] == 2 and job.mask_file.name
 
 
-def test_a_composed_picture_with_one_step_leaves_its_people_no_step(memory, patient, private_media_root):
+def test_a_composed_picture_checks_its_layout_share(memory, patient, private_media_root):
     for name in ("Juan", "Ana"):
         person = factories.SubjectFactory(patient=patient, name=name)
         memory.subjects.add(person)
         succeeded_training(person)
-    refused(memory, private_media_root, "strength 0.75 with 1 steps leaves no step", steps=1)
-    assert jobs.submit_generation(memory, steps=2).kind == "compose"
+    refused(memory, private_media_root, "layout_fraction must be from 0.0 to 0.9", "layout_fraction",
+            layout_fraction=0.95)
+    job = jobs.submit_generation(memory, steps=1, width=256, height=256)  # one step: no layout step, one for regions
+    assert job.kind == "compose"
 
 
 def test_extra_words_past_the_engines_300_tokens_are_refused(memory, private_media_root):

@@ -7,12 +7,14 @@ the same service as on the web (`lifebook.uploads`, `generation.jobs`), so a ref
 
 from collections.abc import Mapping
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 from accounts.access import memories_for, patients_for, role_for
 
+from ..layout import validate_layout
 from ..models import AuditEvent, Chapter, Memory, MemoryImage, Patient, ReferencePhoto, Subject
 
 
@@ -203,10 +205,17 @@ class MemorySerializer(StrictInput, ScopedRelations, serializers.ModelSerializer
 
     class Meta:
         model = Memory
-        fields = ["id", "chapter", "position", "title", "description", "scene", "subjects", "hidden",
+        fields = ["id", "chapter", "position", "title", "description", "scene", "subjects", "layout", "hidden",
                   "chosen_image", "chosen_image_url", "created_at", "updated_at"]
         read_only_fields = ["position", "chosen_image", "created_at", "updated_at"]
-        extra_kwargs = {"subjects": {"required": False}}
+        extra_kwargs = {
+            "subjects": {"required": False},
+            "layout": {"required": False, "help_text": (
+                'Who is where in composed pictures: one box per person, pet or object of the memory, '
+                '[{"subject": <id>, "box": [left, top, right, bottom]}], as fractions of the picture (0 to 1), '
+                "each side at least 0.1. An empty list: the automatic layout (people side by side, a pet low "
+                "beside its person). Places and styles have no box: they are the background.")},
+        }
 
     def get_chosen_image_url(self, memory) -> str | None:
         return media_url(self, memory.chosen_image.image) if memory.chosen_image else None
@@ -218,6 +227,15 @@ class MemorySerializer(StrictInput, ScopedRelations, serializers.ModelSerializer
         for subject in attrs.get("subjects", []):
             if chapter and subject.patient_id != chapter.patient_id:
                 raise serializers.ValidationError({"subjects": f"“{subject}” is not in this book."})
+        if "layout" in attrs:
+            if "subjects" in attrs:
+                subjects = attrs["subjects"]
+            else:
+                subjects = list(self.instance.subjects.all()) if self.instance else []
+            try:
+                attrs["layout"] = validate_layout(subjects, attrs["layout"])
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError({"layout": exc.messages})
         return attrs
 
 
