@@ -46,7 +46,7 @@ def _choices(subject, box):
             options.append({"value": f"{position}/{size}", "label": f"{position_words}, {str(size_words).lower()}",
                             "box": ",".join(str(v) for v in choice_box), "selected": list(box) == choice_box})
     if not any(option["selected"] for option in options):
-        options.append({"value": CUSTOM, "label": _("Where you dragged it"), "box": ",".join(map(str, box)),
+        options.append({"value": CUSTOM, "label": _("Where it is now"), "box": ",".join(map(str, box)),
                         "selected": True})
     return options
 

@@ -59,6 +59,7 @@
       target.setPointerCapture(event.pointerId);
       const from = point(event);
       const original = item.box.slice();
+      svg.appendChild(item.group); // the box being moved comes to the front, above any it overlaps
       item.group.classList.add("is-dragging");
 
       function move(moveEvent) {

@@ -219,6 +219,7 @@ def test_a_generation_job_with_the_adapter_stores_candidate_pictures(workers, bo
         assert image.memory == memory and image.source == MemoryImage.Source.GENERATED and image.from_demo_model
         assert juan.token in image.parameters["prompt"]
         assert list(image.parameters["adapters"]) == [job_adapter_id(juan)]
+        assert image.parameters["face_pass"] is True  # one learned person: the face pass looked for Juan's face
         assert Image.open(image.image.path).size == (64, 64)
     assert job.preview.startswith("data:image/jpeg;base64,")
 
@@ -234,20 +235,44 @@ def test_a_memory_with_two_trained_people_is_composed_each_in_their_own_region(w
     memory, juan, ana = book
     trained(juan)
     trained(ana)
-    job = jobs.submit_generation(memory, steps=2, width=64, height=64, seed=3)
+    memory.layout = [{"subject": ana.pk, "box": [0.0, 0.0, 0.5, 1.0]}, {"subject": juan.pk, "box": [0.5, 0.25, 1.0, 1.0]}]
+    memory.save()
+    job = jobs.submit_generation(memory, steps=4, width=64, height=64, seed=3, num_images=2)
     assert job.kind == GenerationJob.Kind.COMPOSE
     wait_for(job, lambda j: j.is_finished)
     assert job.state == JobState.SUCCEEDED, job.error
-    (image,) = job.results.all()
-    parameters = image.parameters
-    assert parameters["operation"] == "compose"
-    people = {person["adapter"]: person["box"] for person in parameters["people"]}
-    assert people == {job_adapter_id(ana): [0, 0, 32, 64], job_adapter_id(juan): [32, 0, 64, 64]}
-    # What the UNet really had active at each stage: never both people at once.
-    active = {stage["stage"]: stage["active_adapters"] for stage in parameters["stages"]}
-    assert active == {"scene": [],
-                      f"person 1: {job_adapter_id(ana)}": [job_adapter_id(ana)],
-                      f"person 2: {job_adapter_id(juan)}": [job_adapter_id(juan)]}
+    images = sorted(job.results.all(), key=lambda image: image.seed)
+    assert [image.seed for image in images] == [3, 4]
+    parameters = images[0].parameters
+    assert parameters["operation"] == "compose" and parameters["layout_steps"] == 1
+    regions = {region["adapter"]: region["box"] for region in parameters["regions"]}
+    assert regions == {job_adapter_id(ana): [0, 0, 32, 64], job_adapter_id(juan): [32, 16, 64, 64]}
+    # What the LoRA layers really applied to each branch: no likeness while the layout forms, then each
+    # person's branch with only their own, and the background with none.
+    layout, drawn = parameters["stages"][:2]
+    assert all(branch["active_adapters"] == [] for branch in layout["branches"])
+    assert {b["name"]: b["active_adapters"] for b in drawn["branches"]} == {
+        "background": [], job_adapter_id(ana): [job_adapter_id(ana)], job_adapter_id(juan): [job_adapter_id(juan)]}
+    # The face pass looked in each person's box (the demo model paints noise, so it says it found no face).
+    assert parameters["faces"] == [{"adapter": job_adapter_id(ana), "face": None},
+                                   {"adapter": job_adapter_id(juan), "face": None}]
+
+
+def test_cancel_mid_composition_is_obeyed_within_a_step_and_stores_nothing(workers, book):
+    worker = workers.start()
+    memory, juan, ana = book
+    trained(juan)
+    trained(ana)
+    job = jobs.submit_generation(memory, steps=150, width=64, height=64, num_images=1)
+    assert job.kind == GenerationJob.Kind.COMPOSE
+    wait_for(job, lambda j: j.step >= 1, what="a first step")
+    asked_at = job.step
+    jobs.cancel(job)
+    wait_for(job, lambda j: j.is_finished, what="the cancel")
+    assert job.state == JobState.CANCELLED
+    seen_at, stopped_at = cancel_steps(worker, job)
+    assert asked_at <= seen_at <= stopped_at <= seen_at + 1, (asked_at, seen_at, stopped_at)
+    assert not MemoryImage.objects.filter(memory=memory).exists()
 
 
 def test_a_worker_killed_mid_training_is_replaced_and_the_training_resumes(workers, book, job_settings):
