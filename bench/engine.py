@@ -21,8 +21,15 @@ Measured in one run:
   model's files dropped from the page cache first; cold_load_warm_cache_s is the same with them
   cached. An adapter switch is what the engine pays per call on a warm base model
   (Engine.activate_adapters between two resident LoRAs). Target: speedup >= 50.
+* compose_s / txt2img_s / compose_vs_txt2img: two subjects on the tiny model, at the same size and
+  steps: a picture composed by regions (one batched UNet call a step for the background and both
+  regions; face pass off) against a plain picture with both adapters on the whole picture. Target:
+  ratio <= 3.0 (the batch grows with the regions, the step count does not). compose_sequential_s is
+  the old method for comparison (the scene, then each person's strip repainted by inpaint at strength
+  0.75, "only masked"). face_pass_s: the face pass alone on a real photograph (scikit-image's
+  astronaut) at that size. isolation_ratio: generation.engine.isolation (target <= 0.5).
 * gpu (only with --gpu): seconds per 512x512 image at 25 steps, CFG 7.5, fp16 and bf16, each with
-  and without torch.compile of the UNet.
+  and without torch.compile of the UNet; and compose against txt2img at fp16 with two subjects.
 """
 
 from __future__ import annotations
@@ -205,11 +212,115 @@ def bench_overhead(models_dir: Path, width: int, height: int, steps: int, repeat
     return result
 
 
+# --- several subjects: compose against txt2img ---------------------------------------------------
+
+
+def two_regions(adapters, size):
+    from generation.engine.options import Region
+
+    half = size // 2
+    return [Region(adapters[0], f"{PROMPT}, the man on the left", (0, 0, half, size), "a man", face=True),
+            Region(adapters[1], f"{PROMPT}, the dog on the right", (half, size // 2, size, size), "a dog")]
+
+
+def compose_arms(engine, adapters, size, steps, sync_device):
+    """The three ways to draw two subjects, each returning its seconds: composed by regions, both adapters
+    on the whole picture, and the old scene-then-strips method."""
+    from PIL import Image
+
+    regions = two_regions(adapters, size)
+
+    def timed(work):
+        sync(sync_device)
+        started = time.perf_counter()
+        work()
+        sync(sync_device)
+        return time.perf_counter() - started
+
+    def compose():
+        engine.compose(PROMPT, regions, steps=steps, guidance=GUIDANCE, width=size, height=size, seed=SEED,
+                       face_pass=False)
+
+    def txt2img():
+        engine.txt2img(PROMPT, adapters=adapters, steps=steps, guidance=GUIDANCE, width=size, height=size, seed=SEED)
+
+    def sequential():  # the method compose replaced, kept here only to compare with
+        from generation.engine.images import box_mask
+
+        scene = engine.txt2img(PROMPT, steps=steps, guidance=GUIDANCE, width=size, height=size, seed=SEED).image
+        for region in regions:
+            scene = engine.inpaint(scene, box_mask((size, size), region.box), region.prompt, strength=0.75,
+                                   only_masked=True, steps=steps, guidance=GUIDANCE, width=size, height=size,
+                                   seed=SEED, adapters=[region.adapter]).image
+        assert isinstance(scene, Image.Image)
+
+    return {"compose": lambda: timed(compose), "txt2img": lambda: timed(txt2img),
+            "sequential": lambda: timed(sequential)}
+
+
+def bench_compose(models_dir: Path, size: int, steps: int, repeats: int, warmup: int) -> dict:
+    import tempfile
+
+    from PIL import Image
+
+    from generation.engine import Adapter, Engine, EngineOptions
+    from generation.engine.isolation import isolation_ratio
+    from generation.engine.options import Region
+
+    ensure_model("tiny", models_dir)
+    engine = Engine(EngineOptions(base_model="tiny", models_dir=models_dir))
+    with tempfile.TemporaryDirectory() as folder:
+        files = make_loras(engine.text_pipe.unet, Path(folder), names=("man", "dog", "other_dog"))
+        adapters = [Adapter("bench_man", path=files["man"]), Adapter("bench_dog", path=files["dog"])]
+        arms = compose_arms(engine, adapters, size, steps, engine.device)
+        log(f"compose: warming up ({warmup} call(s) each, {size}x{size}, {steps} steps, two subjects)")
+        for _ in range(warmup):
+            for run in arms.values():
+                run()
+        times = {name: [] for name in arms}
+        names = list(arms)
+        for i in range(repeats):
+            for name in names[i % 3:] + names[:i % 3]:  # interleaved, order rotated
+                times[name].append(arms[name]())
+            log(f"compose: repetition {i + 1}/{repeats}: " + ", ".join(f"{n} {times[n][-1]:.3f} s" for n in names))
+
+        try:  # a real face to repaint: scikit-image's photograph (a dev dependency)
+            from skimage import data
+
+            side = max(size, 256)  # a face the detector can find (under ~20 pixels it finds none)
+            photo = Image.fromarray(data.astronaut()).resize((side, side))
+            whole = [Region(adapters[0], PROMPT, (0, 0, side, side), face=True)]
+            face_times = []
+            for _ in range(max(1, repeats // 2)):
+                started = time.perf_counter()
+                passed = engine.face_pass(photo, whole, steps=steps, guidance=GUIDANCE, seed=SEED)
+                face_times.append(time.perf_counter() - started)
+            face_pass_s = round(median(face_times), 4)
+            faces_found = sum(1 for face in passed.parameters["faces"] if face["face"])
+        except ImportError:
+            face_pass_s, faces_found = None, None
+        isolation = isolation_ratio(engine, adapters[0], adapters[1], Adapter("bench_other_dog", path=files["other_dog"]),
+                                    width=size, height=size, steps=steps, seed=SEED)
+    compose_s, txt2img_s, sequential_s = (median(times[n]) for n in ("compose", "txt2img", "sequential"))
+    del engine
+    gc.collect()
+    return dict(
+        compose_s=round(compose_s, 4), txt2img_s=round(txt2img_s, 4),
+        compose_vs_txt2img=round(compose_s / txt2img_s, 3),
+        compose_sequential_s=round(sequential_s, 4),
+        compose_sequential_vs_txt2img=round(sequential_s / txt2img_s, 3),
+        compose_samples_s=rounded(times["compose"]), txt2img_samples_s=rounded(times["txt2img"]),
+        face_pass_s=face_pass_s, face_pass_faces_found=faces_found,
+        isolation_ratio=isolation["isolation_ratio"], isolation_regional_change=isolation["regional_change"],
+        isolation_global_change=isolation["global_change"],
+    )
+
+
 # --- cold load vs adapter switch on the full-size architecture ------------------------------------
 
 
-def make_loras(unet, folder: Path) -> dict[str, Path]:
-    """Two random rank-16 LoRAs for this UNet, written as diffusers LoRA files.
+def make_loras(unet, folder: Path, names=ADAPTERS) -> dict[str, Path]:
+    """Random rank-16 LoRAs for this UNet (two unless `names` says), written as diffusers LoRA files.
 
     The adapters are added to the given UNet, read out and deleted again (no copy of the UNet).
     """
@@ -219,7 +330,7 @@ def make_loras(unet, folder: Path) -> dict[str, Path]:
     from generation.engine.lora_formats import save_diffusers_lora
 
     paths = {}
-    for index, name in enumerate(ADAPTERS):
+    for index, name in enumerate(names):
         torch.manual_seed(1000 + index)
         config = LoraConfig(r=LORA_RANK, lora_alpha=LORA_ALPHA, target_modules=LORA_TARGETS, init_lora_weights=False)
         adapter_name = f"bench_{name}"
@@ -434,7 +545,43 @@ def bench_gpu(models_dir: Path, repeats: int, compile_mode: str, *, device: str 
             gc.collect()
             if target.type == "cuda":
                 torch.cuda.empty_cache()
+    if precisions:
+        result.update(gpu_compose(models_dir, repeats, device=device, model=model, size=size, steps=steps,
+                                  precision=precisions[0]))
     return result
+
+
+def gpu_compose(models_dir: Path, repeats: int, *, device, model, size, steps, precision) -> dict:
+    """compose (two subjects, one batched UNet call a step) against txt2img with both adapters, and the old
+    sequential method, at the full size and precision."""
+    import tempfile
+
+    import torch
+
+    from generation.engine import Adapter, Engine, EngineOptions
+
+    key = f"compose_{precision}"
+    try:
+        engine = Engine(EngineOptions(base_model=model, models_dir=models_dir, device=device, precision=precision))
+        with tempfile.TemporaryDirectory() as folder:
+            files = make_loras(engine.text_pipe.unet, Path(folder))
+            adapters = [Adapter("bench_man", path=files[ADAPTERS[0]]), Adapter("bench_dog", path=files[ADAPTERS[1]])]
+            arms = compose_arms(engine, adapters, size, steps, torch.device(device))
+            for run in arms.values():
+                run()
+            times = {name: [] for name in arms}
+            names = list(arms)
+            for i in range(repeats):
+                for name in names[i % 3:] + names[:i % 3]:
+                    times[name].append(arms[name]())
+        compose_s, txt2img_s, sequential_s = (median(times[n]) for n in names)
+        log(f"gpu: compose {compose_s:.3f} s, txt2img {txt2img_s:.3f} s, sequential {sequential_s:.3f} s")
+        return {f"{key}_s": round(compose_s, 4), f"txt2img_two_adapters_{precision}_s": round(txt2img_s, 4),
+                f"{key}_vs_txt2img": round(compose_s / txt2img_s, 3),
+                f"{key}_sequential_s": round(sequential_s, 4)}
+    except Exception as exc:  # keep the other figures
+        log(f"gpu: compose failed: {type(exc).__name__}: {exc}")
+        return {f"{key}_error": f"{type(exc).__name__}: {exc}"[:500]}
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -525,6 +672,11 @@ def main(argv=None) -> int:
         result.update(bench_overhead(models_dir, args.size, args.size, args.steps, args.repeats, args.warmup))
     finally:
         torch.set_num_threads(default_threads)
+    torch.set_num_threads(args.threads or default_threads)  # the same steady single thread as the overhead
+    try:
+        result.update(bench_compose(models_dir, args.size, args.steps, args.repeats, args.warmup))
+    finally:
+        torch.set_num_threads(default_threads)
     if not args.skip_full_size:
         result.update(bench_full_size(models_dir, args.cold_loads, args.switches))
     result["gpu"] = bench_gpu(models_dir, args.repeats, args.compile_mode) if args.gpu else None
@@ -534,6 +686,8 @@ def main(argv=None) -> int:
     result["targets_met"] = dict(
         engine_overhead_ratio_le_1_05=result["engine_overhead_ratio"] <= 1.05,
         switch_speedup_ge_50=None if args.skip_full_size else result["switch_speedup"] >= 50,
+        compose_vs_txt2img_le_3=result["compose_vs_txt2img"] <= 3.0,
+        isolation_ratio_le_0_5=result["isolation_ratio"] <= 0.5,
     )
 
     if args.json:

@@ -16,6 +16,10 @@ def test_the_engine_benchmark_prints_one_json_object_with_its_keys():
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert {"raw_diffusers_s", "engine_s", "engine_overhead_ratio"} <= figures.keys()
+    assert {"compose_s", "txt2img_s", "compose_vs_txt2img", "compose_sequential_s", "face_pass_s",
+            "isolation_ratio"} <= figures.keys()
+    assert figures["face_pass_faces_found"] == 1  # the astronaut's face, repainted
+    assert figures["isolation_ratio"] < 0.5
     assert figures["tiny_images_max_pixel_difference"] == 0  # the engine did the same work as diffusers
     assert figures["gpu"] is None
 
