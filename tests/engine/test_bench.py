@@ -34,3 +34,16 @@ def test_the_training_benchmark_prints_its_figures():
     figures = json.loads(result.stdout)
     assert figures["cached_step_s"] > 0 and figures["uncached_step_s"] > 0 and "cache_speedup" in figures
     assert 5 < figures["adapter_mb_sd15_rank16_fp16"] <= 13  # the issue's target, from the real writer
+
+
+def test_the_gpu_compose_figures_run_on_any_device():
+    """bench/engine.py --gpu's compose part, dry-run on the CPU with the tiny model (no GPU here)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_engine", ROOT / "bench" / "engine.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    figures = bench.gpu_compose(MODELS_DIR, 1, device="cpu", model="tiny", size=64, steps=2, precision="fp32")
+    assert "compose_fp32_error" not in figures, figures
+    assert figures["compose_fp32_s"] > 0 and figures["compose_fp32_vs_txt2img"] > 0
+    assert figures["compose_fp32_sequential_s"] > 0
