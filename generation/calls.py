@@ -13,10 +13,10 @@ from pathlib import Path
 
 from django.conf import settings
 
-from .engine import checks
-from .engine.errors import EngineInputError
 from lifebook.layout import layout_for, pixel_box
 
+from .engine import checks
+from .engine.errors import EngineInputError
 from .engine.options import Adapter, EngineOptions, Region
 from .models import GenerationJob
 from .planning import NEGATIVE_PROMPT, Plan, adapter_for, plan_for

@@ -258,6 +258,37 @@ def test_a_memory_with_two_trained_people_is_composed_each_in_their_own_region(w
                                    {"adapter": job_adapter_id(juan), "face": None}]
 
 
+def test_a_person_with_their_dog_or_in_their_house_is_composed_by_regions(workers, book, patient):
+    """Not only two people: any two learned likenesses are composed. A pet gets a region of its own; a place is
+    the background's. The stages say which adapters the LoRA layers really applied in each branch."""
+    workers.start()
+    memory, juan, _ = book
+    dog = factories.SubjectFactory(patient=patient, name="Tobi", kind="pet", class_word="dog")
+    house = factories.SubjectFactory(patient=patient, name="The house", kind="place", class_word="house")
+    with_dog = factories.MemoryFactory(chapter=memory.chapter, title="Tobi", scene="Juan and his dog in the park")
+    at_home = factories.MemoryFactory(chapter=memory.chapter, title="Home", scene="Juan at home")
+    with_dog.subjects.add(juan, dog)
+    at_home.subjects.add(juan, house)
+    for subject in (juan, dog, house):
+        trained(subject)
+    jobs_made = [jobs.submit_generation(m, steps=4, width=64, height=64, seed=1, num_images=1)
+                 for m in (with_dog, at_home)]
+    for job in jobs_made:
+        assert job.kind == GenerationJob.Kind.COMPOSE
+        wait_for(job, lambda j: j.is_finished)
+        assert job.state == JobState.SUCCEEDED, job.error
+
+    def branches(job):
+        (image,) = job.results.all()
+        drawn = image.parameters["stages"][1]
+        assert drawn["stage"] == "regions"
+        return {branch["name"]: branch["active_adapters"] for branch in drawn["branches"]}
+
+    juan_id, dog_id, house_id = (job_adapter_id(s) for s in (juan, dog, house))
+    assert branches(jobs_made[0]) == {"background": [], juan_id: [juan_id], dog_id: [dog_id]}
+    assert branches(jobs_made[1]) == {"background": [house_id], juan_id: [juan_id]}
+
+
 def test_cancel_mid_composition_is_obeyed_within_a_step_and_stores_nothing(workers, book):
     worker = workers.start()
     memory, juan, ana = book
